@@ -1,0 +1,58 @@
+"""Compatibility of the pinned OpenMMLab stack with torch 2.13.
+
+Two known breakages are repaired here, and nowhere else:
+
+1. mmrazor 1.0.0 imports its quantization backend configs eagerly; they use
+   ``torch.ao.quantization`` names removed in torch 2.x, so ``import mmrazor.models``
+   fails. Distillation never uses quantization, so an empty stand-in module is
+   registered for ``mmrazor.structures.quantization.backend_config`` before
+   mmrazor's first import. Its ``BackendConfigs`` is empty: asking mmrazor for a
+   quantization backend raises ``KeyError`` naming that backend.
+2. torch >= 2.6 loads checkpoints with ``weights_only=True``. mmengine checkpoints
+   pickle a few plain types besides tensors (the message hub's ``HistoryBuffer``,
+   numpy scalars and arrays in ``meta``). Exactly those types are added to torch's
+   safe-globals allow-list; ``weights_only`` stays on, so a checkpoint holding
+   any other object is still refused.
+"""
+import sys
+import types
+
+import numpy as np
+import torch
+
+BACKEND_CONFIG_MODULE = 'mmrazor.structures.quantization.backend_config'
+
+
+def install_mmrazor_stub() -> None:
+    """Register the quantization stand-in; harmless once mmrazor is imported."""
+    if BACKEND_CONFIG_MODULE in sys.modules:
+        return
+    stub = types.ModuleType(BACKEND_CONFIG_MODULE)
+    stub.__doc__ = 'procd_mm stand-in: quantization backends are unavailable.'
+    stub.BackendConfigs = {}
+    stub.__all__ = ['BackendConfigs']
+    sys.modules[BACKEND_CONFIG_MODULE] = stub
+
+
+def checkpoint_safe_globals() -> list:
+    """The non-tensor types an mmengine 0.10 checkpoint contains."""
+    from mmengine.logging import HistoryBuffer
+    dtype_classes = [type(np.dtype(t)) for t in np.typecodes['All'] if t != 'M' and t != 'm']
+    return [
+        HistoryBuffer,
+        np.core.multiarray.scalar,
+        np.core.multiarray._reconstruct,
+        np.ndarray,
+        np.dtype,
+        *dtype_classes,
+    ]
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Let ``torch.load(weights_only=True)`` read mmengine checkpoints."""
+    torch.serialization.add_safe_globals(checkpoint_safe_globals())
+
+
+def apply() -> None:
+    install_mmrazor_stub()
+    allow_mmengine_checkpoints()

@@ -1,0 +1,1 @@
+"""procd_mm.datasets: registered components (imported for registration)."""

@@ -1,0 +1,1 @@
+"""procd_mm.engine: registered components (imported for registration)."""

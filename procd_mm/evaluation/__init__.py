@@ -1,0 +1,1 @@
+"""procd_mm.evaluation: registered components (imported for registration)."""

@@ -1,0 +1,1 @@
+"""procd_mm.models: ProC-KD modules, losses and the distillation algorithm."""
