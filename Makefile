@@ -1,0 +1,42 @@
+# procd-mm: `make demo` and `make test` set up .venv/ on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.procd-mm-setup
+SHARED_WHEELS ?= ../shared/wheels
+TORCH := torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-slow lint bench clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install $(TORCH)
+	# mmcv 2.1.0 builds its ops with setup.py (needs pkg_resources) against the installed torch
+	$(PY) -m pip install "setuptools<70" wheel ninja "numpy<2"
+	MMCV_WITH_OPS=1 MAX_JOBS=2 $(PY) -m pip install --no-build-isolation \
+	  $$($(PY) tools/misc/mmcv_wheel_source.py $(SHARED_WHEELS)) mmcv==2.1.0
+	$(PY) -m pip install -e ".[tests]"
+	$(PY) -c "import procd_mm, mmcv.ops, mmdet, mmrazor.models"
+	touch $(STAMP)
+
+demo: setup
+	$(PY) tools/demo.py
+
+lint: setup
+	$(VENV)/bin/ruff check procd_mm tools tests configs
+
+test: lint
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+test-slow: setup
+	$(VENV)/bin/pytest -q -m slow $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) tools/benchmark/benchmark_distill.py
+
+clean-venv:
+	rm -rf $(VENV)

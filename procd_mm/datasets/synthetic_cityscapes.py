@@ -1,0 +1,325 @@
+"""Deterministic synthetic dataset in the official Cityscapes file layout.
+
+Each image is a flat-world street scene seen by a Cityscapes-like stereo camera
+(intrinsics scaled to the image size): sky, a skyline of buildings at a fixed
+distance and a road plane whose depth grows toward the horizon.  The 8
+Cityscapes instance classes stand on the road; each has its own outline,
+colour and details, and its size follows perspective (objects nearer the
+horizon are farther and smaller).  Objects never overlap, so every drawn
+object is fully visible and the ground truth returned by
+:func:`generate_synthetic_cityscapes` is exact.
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+from cityscapesscripts.helpers.labels import name2label
+
+from .cityscapes_to_coco import CITYSCAPES_CLASSES, convert_cityscapes
+
+#: Cityscapes camera of a 2048x1024 frame (values of a real ``camera.json``).
+BASE_CAMERA = dict(
+    extrinsic=dict(baseline=0.209313, pitch=0.0, roll=0.0, x=1.7, y=0.1, yaw=0.0, z=1.22),
+    intrinsic=dict(fx=2262.52, fy=2265.3017905988554, u0=1096.98, v0=513.137))
+BASE_SIZE = (1024, 2048)  # (height, width) the intrinsics above belong to
+
+# Per class: (height m, width m), RGB colour, outline in unit box coordinates
+# (x right, y down), wheel centres (x) or None, horizontal band (y0, y1, RGB).
+_OBJECT_STYLES = {
+    'person': ((1.75, 0.6), (200, 30, 40),
+               [(.35, 0), (.65, 0), (.7, .09), (.62, .18), (1, .24), (1, .6), (.85, .6),
+                (.85, 1), (.57, 1), (.5, .65), (.43, 1), (.15, 1), (.15, .6), (0, .6),
+                (0, .24), (.38, .18), (.3, .09)], None, (0.0, 0.17, (230, 190, 160))),
+    'rider': ((1.85, 1.0), (240, 140, 20),
+              [(.4, 0), (.6, 0), (.65, .08), (.6, .15), (.75, .18), (.8, .5), (1, .5), (1, 1),
+               (0, 1), (0, .55), (.3, .5), (.3, .18), (.4, .15), (.35, .08)],
+              (.2, .8), (0.0, 0.14, (230, 190, 160))),
+    'car': ((1.5, 3.6), (30, 60, 200),
+            [(0, .45), (.2, .42), (.3, .05), (.72, .05), (.85, .42), (1, .5), (1, .85),
+             (.9, .85), (.88, 1), (.7, 1), (.68, .85), (.32, .85), (.3, 1), (.12, 1), (.1, .85),
+             (0, .85)], (.21, .79), (0.12, 0.38, (170, 210, 240))),
+    'truck': ((3.0, 5.5), (40, 150, 50),
+              [(0, 0), (.7, 0), (.7, .3), (.9, .3), (1, .5), (1, .88), (.9, .88), (.88, 1),
+               (.74, 1), (.72, .88), (.3, .88), (.28, 1), (.1, 1), (.08, .88), (0, .88)],
+              (.19, .81), (0.55, 0.65, (240, 240, 240))),
+    'bus': ((3.2, 7.5), (235, 200, 30),
+            [(0, .05), (.03, 0), (.97, 0), (1, .05), (1, .9), (.88, .9), (.86, 1), (.72, 1),
+             (.7, .9), (.3, .9), (.28, 1), (.14, 1), (.12, .9), (0, .9)],
+            (.21, .79), (0.15, 0.45, (50, 50, 60))),
+    'train': ((3.8, 9.0), (150, 50, 170),
+              [(0, .1), (.05, 0), (.88, 0), (1, .35), (1, .95), (.9, .95), (.9, 1), (.6, 1),
+               (.6, .95), (.4, .95), (.4, 1), (.1, 1), (.1, .95), (0, .95)],
+              None, (0.2, 0.4, (245, 245, 245))),
+    'motorcycle': ((1.2, 1.9), (20, 200, 200),
+                   [(0, .55), (.25, .35), (.45, .4), (.55, .1), (.75, 0), (.8, .15), (.7, .35),
+                    (1, .5), (1, 1), (.72, 1), (.62, .7), (.38, .7), (.28, 1), (0, 1)],
+                   (.15, .85), None),
+    'bicycle': ((1.1, 1.7), (225, 225, 225),
+                [(0, .5), (.2, .45), (.3, .15), (.25, .05), (.45, .05), (.42, .15), (.75, .2),
+                 (.72, 0), (.82, 0), (.85, .45), (1, .5), (1, 1), (.65, 1), (.5, .7), (.35, 1),
+                 (0, 1)], (.18, .82), None),
+}
+_STUFF_COLOURS = dict(road=(90, 90, 95), sidewalk=(165, 155, 145))
+_PLACEMENT_ATTEMPTS = 200
+
+
+def scaled_camera(height: int, width: int) -> dict:
+    """Cityscapes camera dict with intrinsics scaled to a ``height x width`` image."""
+    sy, sx = height / BASE_SIZE[0], width / BASE_SIZE[1]
+    intr = BASE_CAMERA['intrinsic']
+    return dict(extrinsic=dict(BASE_CAMERA['extrinsic']),
+                intrinsic=dict(fx=intr['fx'] * sx, fy=intr['fy'] * sy,
+                               u0=intr['u0'] * sx, v0=intr['v0'] * sy))
+
+
+class _Canvas:
+    """The rasters of one image, filled polygon by polygon."""
+
+    def __init__(self, height: int, width: int):
+        self.rgb = np.zeros((height, width, 3), np.float32)
+        self.label_ids = np.zeros((height, width), np.uint8)
+        self.instance_ids = np.zeros((height, width), np.uint16)
+        self.disparity = np.zeros((height, width), np.float32)  # 0 = invalid
+        self.objects: List[dict] = []
+
+    def add(self, label: str, polygon: np.ndarray, inst_id: int = None) -> np.ndarray:
+        """Record a polygon, write its label/instance ids and return its mask."""
+        mask = np.zeros(self.label_ids.shape, np.uint8)
+        cv2.fillPoly(mask, [polygon.astype(np.int32)], 1)
+        mask = mask.astype(bool)
+        self.label_ids[mask] = name2label[label].id
+        self.instance_ids[mask] = name2label[label].id if inst_id is None else inst_id
+        self.objects.append(dict(label=label, polygon=polygon.astype(int).tolist()))
+        return mask
+
+
+def _draw_background(rng: np.random.Generator, canvas: _Canvas, cam: dict) -> int:
+    """Draw sky, buildings, road and sidewalks; return the road's first row.
+
+    The sky has no disparity (invalid, as often in real Cityscapes), the
+    buildings share one depth and the road's disparity grows linearly with the
+    row below the horizon ``v0``.
+    """
+    h, w = canvas.label_ids.shape
+    fx, fy, v0 = cam['intrinsic']['fx'], cam['intrinsic']['fy'], cam['intrinsic']['v0']
+    baseline, cam_h = cam['extrinsic']['baseline'], cam['extrinsic']['z']
+    build_depth = rng.uniform(60.0, 90.0)
+    base = int(np.ceil(v0 + cam_h * fy / build_depth))
+
+    sky = canvas.add('sky', np.array([(0, 0), (w - 1, 0), (w - 1, base - 1), (0, base - 1)]))
+    grad = np.linspace(0.0, 1.0, h)[:, None, None]
+    sky_rgb = (1 - grad) * np.array([110, 160, 230]) + grad * np.array([205, 220, 240])
+    canvas.rgb[sky] = np.broadcast_to(sky_rgb, canvas.rgb.shape)[sky]
+
+    road = canvas.add('road', np.array([(0, base), (w - 1, base), (w - 1, h - 1), (0, h - 1)]))
+    canvas.rgb[road] = _STUFF_COLOURS['road']
+    rows = np.arange(h, dtype=np.float32)[:, None]
+    road_disp = np.broadcast_to(baseline * fx * (rows - v0) / (cam_h * fy), (h, w))
+    canvas.disparity[road] = road_disp[road]
+    for x_edge, x_far in ((0, 0.3 * w), (w - 1, 0.7 * w)):
+        walk = canvas.add('sidewalk', np.array([(x_edge, base + 1), (x_far, base + 1),
+                                                (x_edge, h - 1)]))
+        canvas.rgb[walk] = _STUFF_COLOURS['sidewalk']
+    dash = (np.abs(np.arange(w) - w / 2) < max(1, w // 128))[None, :] & \
+        ((rows.astype(int) // 4) % 2 == 0) & road
+    canvas.rgb[dash] = (235, 235, 235)
+
+    x, skyline, blocks = 0, [(0, base)], []
+    while x < w - 1:
+        x_next = min(w - 1, x + int(rng.integers(w // 16, w // 5)))
+        top = int(rng.integers(int(0.1 * h), max(int(0.1 * h) + 1, int(v0 - 0.08 * h))))
+        skyline += [(x, top), (x_next, top)]
+        blocks.append((x, x_next, rng.uniform(0.6, 1.0)))
+        x = x_next + 1
+    skyline.append((w - 1, base))
+    build = canvas.add('building', np.array(skyline))
+    for xa, xb, tone in blocks:
+        block = build.copy()
+        block[:, :xa] = False
+        block[:, xb + 1:] = False
+        canvas.rgb[block] = np.array([150, 130, 115]) * tone
+    windows = ((rows.astype(int) % 6) < 2) & ((np.arange(w)[None, :] % 7) < 3) & build
+    canvas.rgb[windows] *= 0.55
+    canvas.disparity[build] = baseline * fx / build_depth
+    return base
+
+
+def _object_polygon(style, x0: float, bottom: float, scale: float, flip: bool) -> np.ndarray:
+    """Outline of one object of ``style`` with bottom-left corner ``(x0, bottom)``."""
+    (h_m, w_m), _, outline, _, _ = style
+    unit = np.array(outline, np.float64)
+    if flip:
+        unit[:, 0] = 1.0 - unit[:, 0]
+    w_px, h_px = w_m * scale, h_m * scale
+    return np.round(np.stack([x0 + unit[:, 0] * w_px,
+                              bottom - h_px + unit[:, 1] * h_px], axis=1))
+
+
+def _paint_object(rng, canvas: _Canvas, style, mask: np.ndarray, box, flip: bool) -> None:
+    """Fill an object mask with its class colour, band and wheels."""
+    _, colour, _, wheels, band = style
+    x0, y0, x1, y1 = box
+    canvas.rgb[mask] = np.clip(np.array(colour) + rng.normal(0, 12, 3), 0, 255)
+    ys = (np.arange(canvas.rgb.shape[0]) - y0) / max(1, y1 - y0)
+    if band is not None:
+        in_band = ((ys >= band[0]) & (ys <= band[1]))[:, None] & mask
+        canvas.rgb[in_band] = band[2]
+    if wheels is not None:
+        radius = max(1, int(round(0.13 * (y1 - y0))))
+        wheel_mask = np.zeros(mask.shape, np.uint8)
+        for cx in wheels:
+            cx = 1.0 - cx if flip else cx
+            centre = (int(round(x0 + cx * (x1 - x0))), int(round(y1 - radius)))
+            cv2.circle(wheel_mask, centre, radius, 1, -1)
+        canvas.rgb[wheel_mask.astype(bool) & mask] = (25, 25, 25)
+
+
+def _place_object(rng, canvas: _Canvas, cls: str, counters: dict, boxes: list,
+                  cam: dict, min_px: float, road_top: int) -> dict:
+    """Place one object of class ``cls`` on the road without overlapping ``boxes``."""
+    h, w = canvas.label_ids.shape
+    style = _OBJECT_STYLES[cls]
+    (h_m, w_m) = style[0]
+    v0, cam_h = cam['intrinsic']['v0'], cam['extrinsic']['z']
+    s_min = max(min_px / h_m, (road_top + 1 - v0) / cam_h)
+    s_max = min(0.5 * w / w_m, 0.55 * h / h_m, (h - 1 - v0) / cam_h)
+    for attempt in range(_PLACEMENT_ATTEMPTS):
+        s_hi = s_min + (s_max - s_min) * (1.0 - attempt / _PLACEMENT_ATTEMPTS)
+        scale = s_min * (s_hi / s_min) ** rng.uniform() * rng.uniform(0.9, 1.1)
+        bottom = v0 + scale * cam_h
+        if bottom > h - 1 or w_m * scale > w - 3:
+            continue
+        x0 = rng.uniform(1, w - 2 - w_m * scale)
+        flip = bool(rng.integers(2))
+        poly = _object_polygon(style, x0, bottom, scale, flip)
+        box = (*poly.min(axis=0), *poly.max(axis=0))
+        if any(box[0] - 2 <= b[2] and b[0] <= box[2] + 2 and box[1] - 2 <= b[3]
+               and b[1] <= box[3] + 2 for b in boxes):
+            continue
+        label_id = name2label[cls].id
+        mask = canvas.add(cls, poly, label_id * 1000 + counters.get(cls, 0))
+        counters[cls] = counters.get(cls, 0) + 1
+        boxes.append(box)
+        _paint_object(rng, canvas, style, mask, box, flip)
+        canvas.disparity[mask] = cam['extrinsic']['baseline'] * cam['intrinsic']['fx'] \
+            * scale / cam['intrinsic']['fy']
+        ys, xs = np.nonzero(mask)
+        return dict(label=cls, bbox=[int(xs.min()), int(ys.min()),
+                                     int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
+                    area=int(mask.sum()), depth=float(cam['intrinsic']['fy'] / scale))
+    raise RuntimeError(f'could not place a {cls!r} in a {h}x{w} image; use a larger image '
+                       'or fewer objects')
+
+
+def _render_image(rng, height: int, width: int, classes: Sequence[str], cam: dict):
+    """Draw one image with objects of ``classes``; return canvas and ground truth."""
+    canvas = _Canvas(height, width)
+    road_top = _draw_background(rng, canvas, cam)
+    counters, boxes, instances = {}, [], []
+    min_px = max(8.0, 0.09 * height)
+    for cls in classes:
+        instances.append(_place_object(rng, canvas, cls, counters, boxes, cam, min_px, road_top))
+    road = canvas.label_ids == name2label['road'].id
+    holes = road & (rng.uniform(size=road.shape) < 0.003)  # sparse stereo failures
+    canvas.disparity[holes] = 0.0
+    canvas.rgb += rng.normal(0.0, 6.0, canvas.rgb.shape)
+    return canvas, instances
+
+
+def _write_json(path: str, data: dict) -> None:
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(data, f, indent=2)
+
+
+def _write_sample(root: str, split: str, city: str, name: str, canvas: _Canvas,
+                  cam: dict) -> None:
+    """Write the image, gtFine, disparity and camera files of one frame."""
+    h, w = canvas.label_ids.shape
+    dirs = {k: osp.join(root, k, split, city)
+            for k in ('leftImg8bit', 'gtFine', 'disparity', 'camera')}
+    for d in dirs.values():
+        os.makedirs(d, exist_ok=True)
+    rgb = np.clip(np.round(canvas.rgb), 0, 255).astype(np.uint8)
+    cv2.imwrite(osp.join(dirs['leftImg8bit'], f'{name}_leftImg8bit.png'), rgb[..., ::-1])
+    gt = osp.join(dirs['gtFine'], name)
+    cv2.imwrite(f'{gt}_gtFine_labelIds.png', canvas.label_ids)
+    cv2.imwrite(f'{gt}_gtFine_instanceIds.png', canvas.instance_ids)
+    _write_json(f'{gt}_gtFine_polygons.json',
+                dict(imgHeight=h, imgWidth=w, objects=canvas.objects))
+    disp = canvas.disparity
+    encoded = np.where(disp > 0, np.round(disp * 256.0) + 1, 0).astype(np.uint16)
+    cv2.imwrite(osp.join(dirs['disparity'], f'{name}_disparity.png'), encoded)
+    _write_json(osp.join(dirs['camera'], f'{name}_camera.json'), cam)
+
+
+def _split_classes(rng, num_images: int, min_objects: int, max_objects: int) -> List[list]:
+    """Classes of each image; every class appears at least once in the split."""
+    required = [CITYSCAPES_CLASSES[i] for i in rng.permutation(len(CITYSCAPES_CLASSES))]
+    per_image = []
+    for i in range(num_images):
+        mine = required[i::num_images]
+        count = max(len(mine), int(rng.integers(min_objects, max_objects + 1)))
+        extra = [CITYSCAPES_CLASSES[j] for j in
+                 rng.integers(0, len(CITYSCAPES_CLASSES), count - len(mine))]
+        per_image.append(mine + extra)
+    return per_image
+
+
+def _check_args(num_train, num_val, height, width, min_objects, max_objects) -> None:
+    if num_train < 1 or num_val < 1:
+        raise ValueError(f'num_train and num_val must be >= 1, got {num_train}, {num_val}')
+    if height < 64 or width < 128:
+        raise ValueError(f'image size must be at least 64x128 (HxW), got {height}x{width}')
+    if not 1 <= min_objects <= max_objects:
+        raise ValueError(f'need 1 <= min_objects <= max_objects, got {min_objects}, '
+                         f'{max_objects}')
+    n_cls = len(CITYSCAPES_CLASSES)
+    for split, num in (('train', num_train), ('val', num_val)):
+        if num * max_objects < n_cls:
+            raise ValueError(f'{split}: {num} images x max_objects={max_objects} cannot hold '
+                             f'all {n_cls} classes')
+
+
+def generate_synthetic_cityscapes(out_dir: str, seed: int = 0, num_train: int = 8,
+                                  num_val: int = 4, height: int = 128, width: int = 256,
+                                  train_cities: Tuple[str, ...] = ('aachen',),
+                                  val_cities: Tuple[str, ...] = ('frankfurt',),
+                                  min_objects: int = 3, max_objects: int = 6) -> Dict:
+    """Write a synthetic Cityscapes tree and its COCO annotations to ``out_dir``.
+
+    Files (official naming, ``<name> = <city>_<seq:06d>_000019``):
+    ``leftImg8bit/<split>/<city>/<name>_leftImg8bit.png`` (RGB),
+    ``gtFine/<split>/<city>/<name>_gtFine_{polygons.json,instanceIds.png,labelIds.png}``,
+    ``disparity/<split>/<city>/<name>_disparity.png`` (uint16, ``d * 256 + 1``, 0 in
+    the sky and at sparse road pixels = invalid), ``camera/<split>/<city>/<name>_camera.json``
+    and ``annotations/instancesonly_filtered_gtFine_<split>.json`` (via
+    :func:`~procd_mm.datasets.cityscapes_to_coco.convert_cityscapes`).
+    The same arguments always give byte-identical files.
+
+    Returns:
+        dict with ``root``, ``annotations`` (``{split: json path}``) and
+        ``ground_truth`` (``{split: [{file_name, height, width, instances:
+        [{label, bbox (xywh), area, depth}]}]}``, images sorted by file name).
+    """
+    _check_args(num_train, num_val, height, width, min_objects, max_objects)
+    cam = scaled_camera(height, width)
+    ground_truth = {}
+    for split_idx, (split, num, cities) in enumerate(
+            (('train', num_train, train_cities), ('val', num_val, val_cities))):
+        classes = _split_classes(np.random.default_rng([seed, split_idx]), num,
+                                 min_objects, max_objects)
+        records = []
+        for i in range(num):
+            city = cities[i % len(cities)]
+            name = f'{city}_{i:06d}_000019'
+            canvas, instances = _render_image(np.random.default_rng([seed, split_idx, i + 1]),
+                                              height, width, classes[i], cam)
+            _write_sample(out_dir, split, city, name, canvas, cam)
+            records.append(dict(file_name=f'{city}/{name}_leftImg8bit.png', height=height,
+                                width=width, instances=instances))
+        ground_truth[split] = sorted(records, key=lambda r: r['file_name'])
+    annotations = convert_cityscapes(out_dir, osp.join(out_dir, 'annotations'))
+    return dict(root=out_dir, annotations=annotations, ground_truth=ground_truth)

@@ -1,0 +1,11 @@
+"""Embedding-distillation terms ``L_emb`` (SPEC section 2), one registered class per file.
+
+All share one interface: ``attach(student, teacher)`` once at build time (hooks,
+build-time validation), then ``forward(student_feats, teacher_feats)`` with the
+FPN outputs of both detectors, returning a dict of ``loss_emb_<kind>_...`` terms.
+"""
+from .cwd_embedding_loss import CWDEmbeddingLoss
+from .fbod_embedding_loss import FBODEmbeddingLoss
+from .swin_fbkd_embedding_loss import SwinFBKDEmbeddingLoss
+
+__all__ = ['CWDEmbeddingLoss', 'FBODEmbeddingLoss', 'SwinFBKDEmbeddingLoss']
