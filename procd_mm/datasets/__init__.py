@@ -1,3 +1,3 @@
 """procd_mm.datasets: registered components (imported for registration)."""
-from .diverse_weather_voc import DiverseWeatherVOCDataset  # noqa: F401
 from . import cityscapes_to_coco, synthetic_cityscapes  # noqa: F401
+from .diverse_weather_voc import DiverseWeatherVOCDataset  # noqa: F401

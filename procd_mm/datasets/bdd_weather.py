@@ -23,6 +23,7 @@ SPLITS: Dict[str, Tuple[str, str]] = {
     'dusk_rainy': ('dawn/dusk', 'rainy'),
     'night_sunny': ('night', 'clear'),
 }
+SPLIT_OF = {condition: split for split, condition in SPLITS.items()}
 
 # BDD category (old 2018 names and new det_20 names) -> benchmark class.
 CATEGORY_MAP = {
@@ -59,7 +60,13 @@ def load_bdd_labels(path: str) -> List[dict]:
     """Read one BDD100k label file; raise ``ValueError`` naming it if unusable."""
     try:
         with open(path, encoding='utf-8') as f:
-            frames = json.load(f)
+            text = f.read()
+    except UnicodeDecodeError as err:
+        raise ValueError(f'{path}: not a UTF-8 text file ({err.reason})') from None
+    if not text.strip():
+        raise ValueError(f'{path}: file is empty')
+    try:
+        frames = json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f'{path}: not valid JSON ({err})') from None
     if not isinstance(frames, list):
@@ -81,11 +88,7 @@ def _split_of(path: str, frame: dict, index: int) -> Optional[str]:
             attributes, dict):
         raise ValueError(f'{_where(path, frame, index)}: needs "name" and an '
                          '"attributes" dict')
-    key = (attributes.get('timeofday'), attributes.get('weather'))
-    for split, condition in SPLITS.items():
-        if key == condition:
-            return split
-    return None
+    return SPLIT_OF.get((attributes.get('timeofday'), attributes.get('weather')))
 
 
 def _coco_box(path: str, frame: dict, index: int, box2d) -> List[float]:

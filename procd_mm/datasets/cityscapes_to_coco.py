@@ -141,16 +141,28 @@ def build_coco(image_infos: Sequence[dict]) -> dict:
     return dict(images=images, annotations=annotations, categories=categories)
 
 
+def _track(files: list, nproc: int, desc: str) -> list:
+    """``load_img_info`` over ``files`` (in order) with a progress bar, in a pool if ``nproc > 1``.
+
+    The bar is closed before an error propagates, so the error starts a new line.
+    """
+    infos = []
+    with tqdm(total=len(files), desc=desc) as bar:
+        if nproc > 1:
+            with Pool(nproc) as pool:
+                for info in pool.imap(load_img_info, files):
+                    infos.append(info)
+                    bar.update()
+        else:
+            for f in files:
+                infos.append(load_img_info(f))
+                bar.update()
+    return infos
+
+
 def convert_split(root: str, split: str, nproc: int = 1) -> dict:
     """Convert one split of a Cityscapes tree to a COCO dict (not written)."""
-    files = collect_files(root, split)
-    desc = f'cityscapes {split}'
-    if nproc > 1:
-        with Pool(nproc) as pool:
-            infos = list(tqdm(pool.imap(load_img_info, files), total=len(files), desc=desc))
-    else:
-        infos = [load_img_info(f) for f in tqdm(files, desc=desc)]
-    return build_coco(infos)
+    return build_coco(_track(collect_files(root, split), nproc, f'cityscapes {split}'))
 
 
 def convert_cityscapes(cityscapes_root: str, out_dir: str,

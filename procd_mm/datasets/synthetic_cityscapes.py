@@ -63,7 +63,6 @@ _OBJECT_STYLES = {
                  (0, 1)], (.18, .82), None),
 }
 _STUFF_COLOURS = dict(road=(90, 90, 95), sidewalk=(165, 155, 145))
-_PLACEMENT_ATTEMPTS = 200
 
 
 def scaled_camera(height: int, width: int) -> dict:
@@ -177,51 +176,87 @@ def _paint_object(rng, canvas: _Canvas, style, mask: np.ndarray, box, flip: bool
         canvas.rgb[wheel_mask.astype(bool) & mask] = (25, 25, 25)
 
 
-def _place_object(rng, canvas: _Canvas, cls: str, counters: dict, boxes: list,
-                  cam: dict, min_px: float, road_top: int) -> dict:
-    """Place one object of class ``cls`` on the road without overlapping ``boxes``."""
-    h, w = canvas.label_ids.shape
-    style = _OBJECT_STYLES[cls]
-    (h_m, w_m) = style[0]
+def _scale_range(cls: str, height: int, cam: dict, road_top: int) -> Tuple[float, float]:
+    """Smallest and largest allowed scale (pixels per metre) of a ``cls`` object.
+
+    The object must be at least ``max(8, 0.09 * height)`` pixels tall, stand on
+    the road below the buildings and at most 45 % of the image tall.
+    """
+    h_m = _OBJECT_STYLES[cls][0][0]
     v0, cam_h = cam['intrinsic']['v0'], cam['extrinsic']['z']
-    s_min = max(min_px / h_m, (road_top + 1 - v0) / cam_h)
-    s_max = min(0.5 * w / w_m, 0.55 * h / h_m, (h - 1 - v0) / cam_h)
-    for attempt in range(_PLACEMENT_ATTEMPTS):
-        s_hi = s_min + (s_max - s_min) * (1.0 - attempt / _PLACEMENT_ATTEMPTS)
-        scale = s_min * (s_hi / s_min) ** rng.uniform() * rng.uniform(0.9, 1.1)
-        bottom = v0 + scale * cam_h
-        if bottom > h - 1 or w_m * scale > w - 3:
-            continue
-        x0 = rng.uniform(1, w - 2 - w_m * scale)
-        flip = bool(rng.integers(2))
-        poly = _object_polygon(style, x0, bottom, scale, flip)
-        box = (*poly.min(axis=0), *poly.max(axis=0))
-        if any(box[0] - 2 <= b[2] and b[0] <= box[2] + 2 and box[1] - 2 <= b[3]
-               and b[1] <= box[3] + 2 for b in boxes):
-            continue
-        label_id = name2label[cls].id
-        mask = canvas.add(cls, poly, label_id * 1000 + counters.get(cls, 0))
-        counters[cls] = counters.get(cls, 0) + 1
-        boxes.append(box)
-        _paint_object(rng, canvas, style, mask, box, flip)
-        canvas.disparity[mask] = cam['extrinsic']['baseline'] * cam['intrinsic']['fx'] \
-            * scale / cam['intrinsic']['fy']
-        ys, xs = np.nonzero(mask)
-        return dict(label=cls, bbox=[int(xs.min()), int(ys.min()),
-                                     int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
-                    area=int(mask.sum()), depth=float(cam['intrinsic']['fy'] / scale))
-    raise RuntimeError(f'could not place a {cls!r} in a {h}x{w} image; use a larger image '
-                       'or fewer objects')
+    s_min = max(max(8.0, 0.09 * height) / h_m, (road_top + 1 - v0) / cam_h)
+    s_max = min(0.45 * height / h_m, (height - 1 - v0) / cam_h)
+    return s_min, max(s_min, s_max)
 
 
-def _render_image(rng, height: int, width: int, classes: Sequence[str], cam: dict):
-    """Draw one image with objects of ``classes``; return canvas and ground truth."""
+def _layout(rng, required: Sequence[str], count: int, width: int, height: int, cam: dict,
+            road_top: int) -> List[Tuple[str, float, float]]:
+    """Choose ``(class, x0, scale)`` per object in disjoint horizontal slots.
+
+    The ``required`` classes come first; random classes are added up to
+    ``count`` objects while their smallest allowed size still fits.  Every
+    object gets a slot at least as wide as its smallest size plus a margin;
+    the remaining width is shared at random, so objects never overlap.
+    """
+    margin = 3
+
+    def min_width(cls: str) -> float:
+        return _OBJECT_STYLES[cls][0][1] * _scale_range(cls, height, cam, road_top)[0] + margin
+
+    classes = list(required)
+    surplus = width - 2 - sum(min_width(c) for c in classes)
+    if surplus < 0:
+        raise ValueError(f'{len(classes)} objects ({", ".join(classes)}) do not fit side by '
+                         f'side in a {height}x{width} image; lower max_objects or enlarge it')
+    while len(classes) < count:
+        fitting = [c for c in CITYSCAPES_CLASSES if min_width(c) <= surplus]
+        if not fitting:
+            break
+        classes.append(fitting[int(rng.integers(len(fitting)))])
+        surplus -= min_width(classes[-1])
+    ranges = [_scale_range(c, height, cam, road_top) for c in classes]
+    min_w = np.array([min_width(c) for c in classes])
+    slots = min_w + surplus * rng.dirichlet(np.ones(len(classes)))
+    order = rng.permutation(len(classes))
+    left = 1 + np.concatenate([[0], np.cumsum(slots[order])[:-1]])
+    placed = []
+    for slot_x, i in zip(left, order):
+        w_m = _OBJECT_STYLES[classes[i]][0][1]
+        s_min, s_max = ranges[i]
+        s_max = max(s_min, min(s_max, (slots[i] - margin) / w_m))
+        scale = s_min * (s_max / s_min) ** rng.uniform()
+        x0 = slot_x + rng.uniform(0, slots[i] - margin - w_m * scale)
+        placed.append((classes[i], float(x0), float(scale)))
+    return sorted(placed, key=lambda p: p[2])  # far (small) to near
+
+
+def _draw_object(rng, canvas: _Canvas, cls: str, x0: float, scale: float, inst_id: int,
+                 cam: dict) -> dict:
+    """Draw one object standing on the road; return its ground truth."""
+    style = _OBJECT_STYLES[cls]
+    flip = bool(rng.integers(2))
+    bottom = cam['intrinsic']['v0'] + scale * cam['extrinsic']['z']
+    poly = _object_polygon(style, x0, bottom, scale, flip)
+    mask = canvas.add(cls, poly, inst_id)
+    _paint_object(rng, canvas, style, mask, (*poly.min(axis=0), *poly.max(axis=0)), flip)
+    intr = cam['intrinsic']
+    canvas.disparity[mask] = cam['extrinsic']['baseline'] * intr['fx'] * scale / intr['fy']
+    ys, xs = np.nonzero(mask)
+    return dict(label=cls, bbox=[int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+                                 int(ys.max() - ys.min() + 1)],
+                area=int(mask.sum()), depth=float(intr['fy'] / scale))
+
+
+def _render_image(rng, height: int, width: int, required: Sequence[str], count: int,
+                  cam: dict):
+    """Draw one image with ``count`` objects including ``required``; return canvas and GT."""
     canvas = _Canvas(height, width)
     road_top = _draw_background(rng, canvas, cam)
-    counters, boxes, instances = {}, [], []
-    min_px = max(8.0, 0.09 * height)
-    for cls in classes:
-        instances.append(_place_object(rng, canvas, cls, counters, boxes, cam, min_px, road_top))
+    counters, instances = {}, []
+    for cls, x0, scale in _layout(rng, required, count, width, height, cam, road_top):
+        inst_id = name2label[cls].id * 1000 + counters.get(cls, 0)
+        counters[cls] = counters.get(cls, 0) + 1
+        instances.append(_draw_object(rng, canvas, cls, x0, scale, inst_id, cam))
     road = canvas.label_ids == name2label['road'].id
     holes = road & (rng.uniform(size=road.shape) < 0.003)  # sparse stereo failures
     canvas.disparity[holes] = 0.0
@@ -255,17 +290,15 @@ def _write_sample(root: str, split: str, city: str, name: str, canvas: _Canvas,
     _write_json(osp.join(dirs['camera'], f'{name}_camera.json'), cam)
 
 
-def _split_classes(rng, num_images: int, min_objects: int, max_objects: int) -> List[list]:
-    """Classes of each image; every class appears at least once in the split."""
+def _split_classes(rng, num_images: int, min_objects: int,
+                   max_objects: int) -> List[Tuple[list, int]]:
+    """Per image: the classes it must show and its object count.
+
+    The required classes of all images together cover every class once.
+    """
     required = [CITYSCAPES_CLASSES[i] for i in rng.permutation(len(CITYSCAPES_CLASSES))]
-    per_image = []
-    for i in range(num_images):
-        mine = required[i::num_images]
-        count = max(len(mine), int(rng.integers(min_objects, max_objects + 1)))
-        extra = [CITYSCAPES_CLASSES[j] for j in
-                 rng.integers(0, len(CITYSCAPES_CLASSES), count - len(mine))]
-        per_image.append(mine + extra)
-    return per_image
+    return [(required[i::num_images], int(rng.integers(min_objects, max_objects + 1)))
+            for i in range(num_images)]
 
 
 def _check_args(num_train, num_val, height, width, min_objects, max_objects) -> None:
@@ -297,7 +330,9 @@ def generate_synthetic_cityscapes(out_dir: str, seed: int = 0, num_train: int = 
     the sky and at sparse road pixels = invalid), ``camera/<split>/<city>/<name>_camera.json``
     and ``annotations/instancesonly_filtered_gtFine_<split>.json`` (via
     :func:`~procd_mm.datasets.cityscapes_to_coco.convert_cityscapes`).
-    The same arguments always give byte-identical files.
+    Every image asks for ``min_objects..max_objects`` objects (random classes
+    are left out when they no longer fit side by side) and every class appears
+    in both splits.  The same arguments always give byte-identical files.
 
     Returns:
         dict with ``root``, ``annotations`` (``{split: json path}``) and
@@ -316,7 +351,7 @@ def generate_synthetic_cityscapes(out_dir: str, seed: int = 0, num_train: int = 
             city = cities[i % len(cities)]
             name = f'{city}_{i:06d}_000019'
             canvas, instances = _render_image(np.random.default_rng([seed, split_idx, i + 1]),
-                                              height, width, classes[i], cam)
+                                              height, width, *classes[i], cam)
             _write_sample(out_dir, split, city, name, canvas, cam)
             records.append(dict(file_name=f'{city}/{name}_leftImg8bit.png', height=height,
                                 width=width, instances=instances))

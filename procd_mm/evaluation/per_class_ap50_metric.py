@@ -97,7 +97,7 @@ class PerClassAP50Metric(CocoMetric):
         precision = coco_eval.eval['precision']
         per_class = {}
         for index, cat_id in enumerate(coco_eval.params.catIds):
-            name = self._coco_api.loadCats(cat_id)[0]['name']
+            name = coco_eval.cocoGt.cats[cat_id]['name']
             per_class[name] = ap_at_iou(precision, self.iou50_index, index)
         valid = [ap for ap in per_class.values() if not np.isnan(ap)]
         for name, ap in per_class.items():

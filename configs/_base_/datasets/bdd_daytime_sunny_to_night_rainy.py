@@ -12,7 +12,7 @@
 #   dict(type='DiverseWeatherVOCDataset', data_root=data_root,
 #        ann_file='daytime_clear/VOC2007/ImageSets/Main/train.txt',
 #        data_prefix=dict(sub_data_root='daytime_clear/VOC2007/'),
-#        filter_cfg=dict(filter_empty_gt=True, min_size=32, bbox_min_size=32),
+#        filter_cfg=dict(filter_empty_gt=True, min_size=32),
 #        pipeline=train_pipeline)
 # and for val/test 'night_rainy/VOC2007/ImageSets/Main/test.txt' with
 # sub_data_root='night_rainy/VOC2007/' and test_mode=True; the evaluators then

@@ -8,8 +8,14 @@ from mmrazor.models.losses import ChannelWiseDivergence
 from mmrazor.registry import MODELS
 from torch import Tensor
 
-from ._utils import as_index_tuple, check_levels_exist, check_weight, neck_spec, per_level, \
-    select_levels
+from ._utils import (
+    as_index_tuple,
+    check_levels_exist,
+    check_weight,
+    neck_spec,
+    per_level,
+    select_levels,
+)
 
 OWNER = 'CWDEmbeddingLoss'
 

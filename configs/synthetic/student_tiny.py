@@ -1,0 +1,47 @@
+# A tiny Cascade Mask R-CNN (Swin) student on synthetic Cityscapes-format data; ~1 min on CPU.
+#   python tools/misc/make_synthetic_cityscapes.py data/synthetic_cityscapes
+#   python tools/train.py configs/synthetic/student_tiny.py
+_base_ = [
+    '../_base_/models/cascade_mask_rcnn_swin_tiny_synthetic.py',
+    '../_base_/datasets/synthetic_cityscapes_detection.py',
+    'mmdet::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['procd_mm'], allow_failed_imports=False)
+
+# The student's label space: disjoint from the synthetic teacher's (teacher_tiny.py).
+classes = ('person', 'rider', 'motorcycle', 'bicycle')
+num_classes = len(classes)
+model = dict(roi_head=dict(
+    bbox_head=[
+        dict(type='Shared2FCBBoxHead', in_channels=64, fc_out_channels=128, roi_feat_size=7,
+             num_classes=num_classes, reg_class_agnostic=True,
+             bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.] * 4, target_stds=stds),
+             loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+             loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0))
+        for stds in ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067])
+    ],
+    mask_head=dict(num_classes=num_classes)))
+train_dataloader = dict(dataset=dict(metainfo=dict(classes=classes)))
+val_dataloader = dict(dataset=dict(metainfo=dict(classes=classes)))
+test_dataloader = val_dataloader
+
+max_iters = 150
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+    clip_grad=dict(max_norm=10.0))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=20),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
+         milestones=[int(max_iters * 0.8)], gamma=0.1),
+]
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=2),
+    visualization=dict(type='DetVisualizationHook'))
+log_processor = dict(by_epoch=False)
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+randomness = dict(seed=0)

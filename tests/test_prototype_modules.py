@@ -1,0 +1,219 @@
+"""PrototypeLearning (paper Eq. 1-2) and FeatureAugmentation (paper Eq. 3-4)."""
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import procd_mm  # noqa: F401
+from procd_mm.models import FeatureAugmentation, PrototypeLearning
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def naive_vlad(x, assignment, prototypes):
+    """Eq. 1 literally: V_i = sum_j a_ji (F_j - p_i), one position at a time."""
+    B, D, H, W = x.shape
+    n = prototypes.shape[0]
+    feats = x.flatten(2)
+    out = torch.zeros(B, n, D, dtype=x.dtype)
+    for b in range(B):
+        for i in range(n):
+            for j in range(H * W):
+                out[b, i] += assignment[b, i, j] * (feats[b, :, j] - prototypes[i])
+    return out
+
+
+def test_assign_is_a_distribution_over_prototypes():
+    torch.manual_seed(0)
+    module = PrototypeLearning(in_channels=8, num_prototypes=5)
+    x = torch.randn(2, 8, 3, 4)
+    a = module.assign(x)
+    assert a.shape == (2, 5, 12)
+    assert a.dtype == torch.float32
+    assert torch.all(a >= 0)
+    torch.testing.assert_close(a.sum(dim=1), torch.ones(2, 12))
+    # It is the softmax over n of the 1x1-conv logits.
+    expected = F.softmax(module.assign_conv(x).flatten(2), dim=1)
+    torch.testing.assert_close(a, expected)
+
+
+def test_aggregate_matmul_form_equals_residual_sum_float64():
+    torch.manual_seed(0)
+    module = PrototypeLearning(in_channels=6, num_prototypes=4).double()
+    x = torch.randn(2, 6, 3, 5, dtype=torch.float64) * 3
+    a = module.assign(x)
+    assert a.dtype == torch.float64
+    vlad = module.aggregate(x)
+    assert vlad.shape == (2, 4, 6)
+    expected = naive_vlad(x, a, module.prototypes.detach())
+    torch.testing.assert_close(vlad, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_forward_shape_and_gradients():
+    torch.manual_seed(0)
+    module = PrototypeLearning(in_channels=8, num_prototypes=3)
+    assert module.prototypes.shape == (3, 8)
+    assert module.proj.in_features == 3 * 8 and module.proj.out_features == 8
+    x = torch.randn(2, 8, 4, 5, requires_grad=True)
+    out = module(x)
+    assert out.shape == x.shape
+    out.square().mean().backward()
+    for name, param in module.named_parameters():
+        assert param.grad is not None, name
+        assert torch.isfinite(param.grad).all(), name
+    assert module.prototypes.grad.abs().sum() > 0
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_forward_broadcasts_the_projected_descriptor():
+    """Eq. 2 by hand: f(concat[F, V_r W_p + b_p]) with the projection at every position."""
+    torch.manual_seed(1)
+    module = PrototypeLearning(in_channels=4, num_prototypes=2).double()
+    x = torch.randn(1, 4, 2, 3, dtype=torch.float64)
+    vlad = naive_vlad(x, module.assign(x), module.prototypes.detach())
+    g = module.proj(vlad.flatten(1))[:, :, None, None].expand(1, 4, 2, 3)
+    expected = module.fuse(torch.cat([x, g], dim=1))
+    torch.testing.assert_close(module(x), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_autocast_keeps_softmax_and_eq1_in_float32():
+    torch.manual_seed(0)
+    module = PrototypeLearning(in_channels=8, num_prototypes=3)
+    x = torch.randn(2, 8, 3, 3) * 50
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+        a = module.assign(x)
+        vlad = module.aggregate(x)
+        out = module(x)
+    assert a.dtype == torch.float32 and vlad.dtype == torch.float32
+    torch.testing.assert_close(a.sum(dim=1), torch.ones(2, 9))
+    assert out.shape == x.shape and torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(in_channels=0), 'in_channels must be a positive int, got 0'),
+    (dict(num_prototypes=-3), 'num_prototypes must be a positive int, got -3'),
+])
+def test_prototype_learning_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PrototypeLearning(**kwargs)
+
+
+def test_prototype_learning_rejects_bad_input():
+    module = PrototypeLearning(in_channels=8, num_prototypes=3)
+    with pytest.raises(ValueError, match=r'\[B, 8, H, W\], got \(2, 7, 3, 3\)'):
+        module(torch.randn(2, 7, 3, 3))
+    with pytest.raises(ValueError, match=r'got \(2, 8, 9\)'):
+        module(torch.randn(2, 8, 9))
+    with pytest.raises(ValueError,
+                       match=r'assignment must have shape \(2, 3, 9\), got \(2, 3, 8\)'):
+        module.aggregate(torch.randn(2, 8, 3, 3), torch.rand(2, 3, 8))
+
+
+MEMORY_SCRIPT = textwrap.dedent('''
+    import resource
+    import torch
+    import procd_mm  # noqa: F401
+    from procd_mm.models import PrototypeLearning
+
+    def peak_mib():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def naive_aggregate(self, x):
+        a = self.assign(x)
+        residual = x.flatten(2)[:, None] - self.prototypes[None, :, :, None]  # B x n x D x HW
+        return (a[:, :, None, :] * residual).sum(-1)
+
+    torch.manual_seed(0)
+    module = PrototypeLearning(in_channels=256, num_prototypes=72)
+    module(torch.randn(1, 256, 4, 4)).sum().backward()  # load kernels, allocate grads
+    x = torch.randn(2, 256, 32, 64, requires_grad=True)  # P5 of a 1024 x 2048 image
+    for mode in ('matmul', 'naive'):
+        if mode == 'naive':
+            PrototypeLearning.aggregate = naive_aggregate
+        module.zero_grad(set_to_none=False)
+        x.grad = None
+        base = peak_mib()
+        out = module(x)
+        out.square().mean().backward()
+        assert out.shape == x.shape and module.prototypes.grad.abs().sum() > 0
+        del out
+        print(mode, peak_mib() - base)
+''')
+
+
+def test_forward_backward_memory_at_p5_of_a_cityscapes_image():
+    """The 2 x 72 x 256 x 2048 residual (302 MB, plus its grad) must never exist.
+
+    A fresh interpreter runs forward + backward at B=2, D=256, H=32, W=64, n=72 and
+    reports the growth of its peak RSS; then it swaps in the literal residual form
+    of Eq. 1 to show the measurement would catch it.
+    """
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               OMP_NUM_THREADS='2')
+    result = subprocess.run([sys.executable, '-c', MEMORY_SCRIPT], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    growth = dict(line.split() for line in result.stdout.strip().splitlines()[-2:])
+    matmul_mib, naive_mib = float(growth['matmul']), float(growth['naive'])
+    residual_mib = 2 * 72 * 256 * 2048 * 4 / 2**20  # 288 MiB = 302 MB
+    assert matmul_mib < residual_mib / 2, growth
+    assert naive_mib > residual_mib * 0.8, growth  # the probe does see a materialised residual
+
+
+def test_feature_augmentation_shares_prototypes_and_keeps_shape():
+    torch.manual_seed(0)
+    proto = PrototypeLearning(in_channels=8, num_prototypes=4)
+    aug = FeatureAugmentation(in_channels=8)
+    x = torch.randn(2, 8, 3, 5, requires_grad=True)
+    out = aug(proto(x), proto.prototypes)
+    assert out.shape == x.shape
+    assert torch.all(out >= 0)  # the final ReLU of Eq. 4
+    out.sum().backward()
+    assert proto.prototypes.grad is not None and proto.prototypes.grad.abs().sum() > 0
+    for name, param in aug.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+    assert proto.assign_conv.weight.grad.abs().sum() > 0
+    assert not any(p is proto.prototypes for p in aug.parameters())  # passed in, not owned
+
+
+def test_feature_augmentation_matches_eq3_eq4_by_hand():
+    torch.manual_seed(0)
+    aug = FeatureAugmentation(in_channels=6).double()
+    x = torch.randn(2, 6, 2, 3, dtype=torch.float64)
+    prototypes = torch.randn(5, 6, dtype=torch.float64)
+    tokens = x.flatten(2).transpose(1, 2)  # F_r: [B, HW, D]
+    f_e = tokens @ aug.enc.weight.t() + aug.enc.bias
+    p_e = prototypes @ aug.enc_p.weight.t() + aug.enc_p.bias
+    attn = torch.softmax(f_e @ p_e.t(), dim=-1)  # Eq. 3
+    fused = torch.cat([f_e, attn @ prototypes], dim=-1) @ aug.phi.weight.t() + aug.phi.bias
+    expected = torch.relu(fused + tokens).transpose(1, 2).reshape(x.shape)  # Eq. 4
+    torch.testing.assert_close(aug(x, prototypes), expected, rtol=1e-10, atol=1e-10)
+    a = aug.attention(tokens, prototypes)
+    assert a.shape == (2, 6, 5)
+    torch.testing.assert_close(a, attn)
+    # Token layout [B, L, D] gives the same numbers.
+    torch.testing.assert_close(aug(tokens, prototypes), expected.flatten(2).transpose(1, 2))
+
+
+def test_feature_augmentation_autocast_and_bad_input():
+    torch.manual_seed(0)
+    aug = FeatureAugmentation(in_channels=8)
+    prototypes = torch.randn(4, 8)
+    x = torch.randn(2, 8, 3, 3) * 100
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+        a = aug.attention(x.flatten(2).transpose(1, 2), prototypes)
+        out = aug(x, prototypes)
+    assert a.dtype == torch.float32
+    torch.testing.assert_close(a.sum(-1), torch.ones(2, 9))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match=r'prototypes \[n, 8\] with n > 0, got \(4, 7\)'):
+        aug(x, torch.randn(4, 7))
+    with pytest.raises(ValueError, match=r'\[B, 8, H, W\], got \(2, 6, 3, 3\)'):
+        aug(torch.randn(2, 6, 3, 3), prototypes)
+    with pytest.raises(ValueError, match='in_channels must be a positive int, got 2.5'):
+        FeatureAugmentation(in_channels=2.5)

@@ -1,0 +1,67 @@
+"""Train a detector or a distiller (mmdet's ``tools/train.py`` CLI, CPU-friendly)."""
+import argparse
+import sys
+
+from mmengine.config import DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import procd_mm  # noqa: F401  (repairs the stack, registers components)
+from procd_mm.engine.launch import (InputError, check_checkpoint, check_data, default_work_dir,
+                                    load_config, set_local_rank, setup_distributed)
+from procd_mm.engine.amp import enable_amp
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a detector or a ProC-KD distiller')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision (fp16 with CUDA, bfloat16 autocast on CPU)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the LR by the actual batch size (auto_scale_lr)')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from CKPT, or without a value from the latest '
+                        'checkpoint in the work dir')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args()
+
+
+def build_cfg(args):
+    cfg = load_config(args.config, args.cfg_options)
+    default_work_dir(cfg, args.config, args.work_dir)
+    if args.amp:
+        enable_amp(cfg)
+    if args.auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise InputError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        check_checkpoint(args.resume, '--resume checkpoint')
+        cfg.resume, cfg.load_from = True, args.resume
+    elif cfg.get('load_from'):
+        check_checkpoint(cfg.load_from, 'load_from checkpoint')
+    check_data(cfg, ('train_dataloader', 'val_dataloader'))
+    return cfg
+
+
+def main():
+    args = parse_args()
+    set_local_rank(args.local_rank)
+    try:
+        cfg = build_cfg(args)
+        setup_distributed(cfg, args.launcher)
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        runner.train()
+    except InputError as exc:
+        sys.exit(f'error: {exc}')
+
+
+if __name__ == '__main__':
+    main()
