@@ -10,10 +10,15 @@ Two known breakages are repaired here, and nowhere else:
    quantization backend raises ``KeyError`` naming that backend.
 2. torch >= 2.6 loads checkpoints with ``weights_only=True``. mmengine checkpoints
    pickle a few plain types besides tensors (the message hub's ``HistoryBuffer``,
-   numpy scalars and arrays in ``meta``). Exactly those types are added to torch's
-   safe-globals allow-list; ``weights_only`` stays on, so a checkpoint holding
-   any other object is still refused.
+   numpy scalars and arrays in ``meta``, ``collections.Counter``). Exactly those
+   types are added to torch's safe-globals allow-list; ``weights_only`` stays on,
+   so a checkpoint holding any other object is still refused. ``HistoryBuffer``
+   pickles its statistics methods as ``getattr(HistoryBuffer, 'mean')``; instead
+   of allowing the builtin ``getattr`` (which would reach anything), the name is
+   bound to :func:`history_buffer_getattr`, which resolves only those methods.
 """
+import collections
+import pickle
 import sys
 import types
 
@@ -34,12 +39,24 @@ def install_mmrazor_stub() -> None:
     sys.modules[BACKEND_CONFIG_MODULE] = stub
 
 
+def history_buffer_getattr(obj, name: str):
+    """``getattr`` as allowed while unpickling: ``HistoryBuffer`` methods only."""
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and callable(getattr(HistoryBuffer, name, None)):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer methods are allowed')
+
+
 def checkpoint_safe_globals() -> list:
     """The non-tensor types an mmengine 0.10 checkpoint contains."""
     from mmengine.logging import HistoryBuffer
     dtype_classes = [type(np.dtype(t)) for t in np.typecodes['All'] if t != 'M' and t != 'm']
     return [
         HistoryBuffer,
+        (history_buffer_getattr, 'builtins.getattr'),
+        (history_buffer_getattr, '__builtin__.getattr'),
+        collections.Counter,
         np.core.multiarray.scalar,
         np.core.multiarray._reconstruct,
         np.ndarray,

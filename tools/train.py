@@ -7,9 +7,16 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
-from procd_mm.engine.launch import (InputError, check_checkpoint, check_data, default_work_dir,
-                                    load_config, set_local_rank, setup_distributed)
 from procd_mm.engine.amp import enable_amp
+from procd_mm.engine.launch import (
+    InputError,
+    check_checkpoint,
+    check_data,
+    default_work_dir,
+    load_config,
+    set_local_rank,
+    setup_distributed,
+)
 
 
 def parse_args():
@@ -17,7 +24,7 @@ def parse_args():
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true',
-                        help='mixed precision (fp16 with CUDA, bfloat16 autocast on CPU)')
+                        help='automatic mixed precision (needs CUDA)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the LR by the actual batch size (auto_scale_lr)')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',

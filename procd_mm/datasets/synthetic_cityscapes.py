@@ -110,7 +110,7 @@ def _draw_background(rng: np.random.Generator, canvas: _Canvas, cam: dict) -> in
 
     sky = canvas.add('sky', np.array([(0, 0), (w - 1, 0), (w - 1, base - 1), (0, base - 1)]))
     grad = np.linspace(0.0, 1.0, h)[:, None, None]
-    sky_rgb = (1 - grad) * np.array([110, 160, 230]) + grad * np.array([205, 220, 240])
+    sky_rgb = (1 - grad) * np.array([165, 195, 230]) + grad * np.array([225, 230, 238])
     canvas.rgb[sky] = np.broadcast_to(sky_rgb, canvas.rgb.shape)[sky]
 
     road = canvas.add('road', np.array([(0, base), (w - 1, base), (w - 1, h - 1), (0, h - 1)]))

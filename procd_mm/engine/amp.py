@@ -1,33 +1,21 @@
-"""``--amp`` for mmdet-style tools, on CUDA and on CPU.
+"""``--amp`` for mmdet-style tools.
 
-mmengine's ``AmpOptimWrapper`` asserts that CUDA (or NPU/MLU) is present. With
-CUDA, ``--amp`` selects it with dynamic loss scaling, exactly as mmdet's tools
-do. Without CUDA it selects :class:`CPUAutocastOptimWrapper`, which runs the
-forward pass under ``torch.autocast('cpu', dtype=torch.bfloat16)``; bfloat16
-has float32's exponent range, so no loss scaling is needed.
+With CUDA, ``--amp`` selects mmengine's ``AmpOptimWrapper`` with dynamic loss
+scaling, exactly as mmdet's tools do. Without CUDA it is refused with one line:
+mmengine's ``AmpOptimWrapper`` asserts CUDA, and CPU bfloat16 autocast cannot
+stand in for it because mmcv 2.1's CPU kernels of ``nms`` and ``RoIAlign`` only
+accept float32 ("expected scalar type Float but found BFloat16").
 """
-from contextlib import contextmanager
-
 import torch
 from mmengine.config import Config
-from mmengine.optim import OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
 
-
-@OPTIM_WRAPPERS.register_module()
-class CPUAutocastOptimWrapper(OptimWrapper):
-    """An ``OptimWrapper`` whose forward pass runs under CPU bfloat16 autocast."""
-
-    @contextmanager
-    def optim_context(self, model):
-        with super().optim_context(model), torch.autocast('cpu', dtype=torch.bfloat16):
-            yield
+from .launch import InputError
 
 
 def enable_amp(cfg: Config) -> None:
-    """Switch ``cfg.optim_wrapper`` to mixed precision for this machine."""
-    if torch.cuda.is_available():
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
-    else:
-        cfg.optim_wrapper.type = 'CPUAutocastOptimWrapper'
+    """Switch ``cfg.optim_wrapper`` to mixed precision, or refuse without CUDA."""
+    if not torch.cuda.is_available():
+        raise InputError('--amp needs CUDA: on CPU, mmcv\'s nms/RoIAlign kernels have no '
+                         'bfloat16 support; train without --amp')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.loss_scale = 'dynamic'

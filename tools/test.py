@@ -1,0 +1,73 @@
+"""Test (and evaluate) a detector or distiller checkpoint (mmdet's ``tools/test.py`` CLI)."""
+import argparse
+import sys
+
+from mmdet.engine.hooks.utils import trigger_visualization_hook
+from mmdet.evaluation import DumpDetResults
+from mmengine.config import DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import procd_mm  # noqa: F401  (repairs the stack, registers components)
+from procd_mm.engine.launch import (
+    InputError,
+    check_checkpoint,
+    check_data,
+    default_work_dir,
+    load_config,
+    set_local_rank,
+    setup_distributed,
+)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save evaluation metrics')
+    parser.add_argument('--out', help='dump predictions to a pickle file')
+    parser.add_argument('--show', action='store_true', help='show prediction results')
+    parser.add_argument('--show-dir', help='save painted images under work_dir/timestamp/DIR')
+    parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument('--paper-table', metavar='DIR',
+                        help='also write the per-class AP50 table (JSON + Markdown) to DIR')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args()
+
+
+def build_cfg(args):
+    cfg = load_config(args.config, args.cfg_options)
+    default_work_dir(cfg, args.config, args.work_dir)
+    check_checkpoint(args.checkpoint)
+    cfg.load_from = args.checkpoint
+    check_data(cfg, ('test_dataloader',))
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+    if args.paper_table:
+        cfg.test_evaluator = dict(cfg.test_evaluator, type='PerClassAP50Metric',
+                                  table_dir=args.paper_table)
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        raise InputError(f'--out must be a .pkl file: {args.out}')
+    return cfg
+
+
+def main():
+    args = parse_args()
+    set_local_rank(args.local_rank)
+    try:
+        cfg = build_cfg(args)
+        setup_distributed(cfg, args.launcher)
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        if args.out is not None:
+            runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+        runner.test()
+    except InputError as exc:
+        sys.exit(f'error: {exc}')
+
+
+if __name__ == '__main__':
+    main()
