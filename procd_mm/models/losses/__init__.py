@@ -6,6 +6,9 @@ FPN outputs of both detectors, returning a dict of ``loss_emb_<kind>_...`` terms
 """
 from .cwd_embedding_loss import CWDEmbeddingLoss
 from .fbod_embedding_loss import FBODEmbeddingLoss
+from .roi_consistency_loss import RoIConsistencyLoss
 from .swin_fbkd_embedding_loss import SwinFBKDEmbeddingLoss
 
-__all__ = ['CWDEmbeddingLoss', 'FBODEmbeddingLoss', 'SwinFBKDEmbeddingLoss']
+__all__ = [
+    'CWDEmbeddingLoss', 'FBODEmbeddingLoss', 'RoIConsistencyLoss', 'SwinFBKDEmbeddingLoss'
+]

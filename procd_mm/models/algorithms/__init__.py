@@ -1,0 +1,3 @@
+from .procd import ProCKD
+
+__all__ = ['ProCKD']

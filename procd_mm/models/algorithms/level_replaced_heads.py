@@ -1,0 +1,160 @@
+"""Run a two-stage detector's heads on pyramids that differ from the student's in one level.
+
+The prototype path (SPEC §3.3) runs the student's RPN and RoI heads again on
+its FPN pyramid with level ``L`` replaced by an augmented map. Everything that
+does not read level ``L`` is unchanged by the replacement, so it is not
+recomputed: the RPN runs on level ``L`` only, and in every RoI stage only the
+RoIs that mmdet's ``SingleRoIExtractor`` maps to level ``L`` are extracted and
+passed through the bbox / mask heads again; all other rows are taken from the
+plain student's run (still in its graph, so gradients flow as in a full rerun).
+Proposals, assignment and sampling are done once, on the plain student, and
+reused by every path, so the class distributions of all paths are compared on
+identical RoIs (``L_con``).
+
+Works with mmdet's ``StandardRoIHead`` (Faster / Mask R-CNN) and
+``CascadeRoIHead`` (Cascade (Mask) R-CNN).
+"""
+import copy
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from mmdet.models.roi_heads import CascadeRoIHead
+from mmdet.models.utils import unpack_gt_instances
+from mmdet.structures.bbox import bbox2roi
+from torch import Tensor
+
+
+@dataclass
+class PathOutputs:
+    """Losses and per-stage RoI class logits of one pyramid (plain or replaced)."""
+    losses: Dict[str, Tensor] = field(default_factory=dict)
+    cls_scores: List[Tensor] = field(default_factory=list)
+
+
+def _stage_parts(roi_head, stage: int):
+    """(bbox extractor, bbox head, mask extractor, mask head, loss weight) of a stage."""
+    if isinstance(roi_head, CascadeRoIHead):
+        mask = (roi_head.mask_roi_extractor[stage], roi_head.mask_head[stage]) \
+            if roi_head.with_mask else (None, None)
+        return (roi_head.bbox_roi_extractor[stage], roi_head.bbox_head[stage], *mask,
+                roi_head.stage_loss_weights[stage])
+    mask = (roi_head.mask_roi_extractor, roi_head.mask_head) if roi_head.with_mask \
+        else (None, None)
+    return roi_head.bbox_roi_extractor, roi_head.bbox_head, *mask, 1.0
+
+
+def _replace_rows(extractor, head, plain_feats: Tensor, plain_out, rois: Tensor,
+                  new_level: Tensor, level: int):
+    """Head outputs with the rows of RoIs on ``level`` recomputed from ``new_level``."""
+    if level >= extractor.num_inputs or rois.numel() == 0:
+        return plain_out
+    on_level = (extractor.map_roi_levels(rois, extractor.num_inputs) == level).nonzero()
+    idx = on_level.squeeze(1)
+    if idx.numel() == 0:
+        return plain_out
+    feats = extractor.roi_layers[level](new_level, rois[idx])
+    if extractor.with_post:
+        feats = extractor.post_module(feats)
+    new_out = head(feats)
+    if isinstance(plain_out, tuple):
+        return tuple(p.index_copy(0, idx, n) if p is not None else None
+                     for p, n in zip(plain_out, new_out))
+    return plain_out.index_copy(0, idx, new_out)
+
+
+def _rename_rpn(losses: dict) -> dict:
+    return {(k if 'rpn' in k or 'loss' not in k else f'rpn_{k}'): v for k, v in losses.items()}
+
+
+class LevelReplacedHeads:
+    """Compute the student's detection losses on its pyramid and on level-replaced copies.
+
+    Args:
+        detector: an mmdet ``TwoStageDetector`` (the student).
+        level (int): index of the replaced neck output (3 = P5 for a 5-level FPN).
+    """
+
+    def __init__(self, detector, level: int = 3):
+        self.detector = detector
+        self.level = level
+
+    def __call__(self, feats: Sequence[Tensor], replacements: Sequence[Tensor],
+                 data_samples) -> Tuple[PathOutputs, List[PathOutputs]]:
+        """Losses of the plain pyramid and of each pyramid with ``feats[level]`` replaced."""
+        plain, paths = PathOutputs(), [PathOutputs() for _ in replacements]
+        self._rpn(feats, replacements, data_samples, plain, paths)
+        self._roi(feats, replacements, data_samples, plain, paths)
+        return plain, paths
+
+    def _rpn(self, feats, replacements, data_samples, plain, paths):
+        det = self.detector
+        rpn_samples = copy.deepcopy(data_samples)
+        for sample in rpn_samples:
+            sample.gt_instances.labels = torch.zeros_like(sample.gt_instances.labels)
+        gt, gt_ignore, metas = unpack_gt_instances(rpn_samples)
+        outs = det.rpn_head(feats)
+        plain.losses.update(_rename_rpn(det.rpn_head.loss_by_feat(
+            *outs, gt, metas, batch_gt_instances_ignore=gt_ignore)))
+        proposal_cfg = det.train_cfg.get('rpn_proposal', det.test_cfg.rpn)
+        self._proposals = det.rpn_head.predict_by_feat(*outs, batch_img_metas=metas,
+                                                       cfg=proposal_cfg)
+        for new_level, path in zip(replacements, paths):
+            level_out = det.rpn_head.forward_single(new_level)
+            mixed = [list(o) for o in outs]
+            for out, new in zip(mixed, level_out):
+                out[self.level] = new
+            path.losses.update(_rename_rpn(det.rpn_head.loss_by_feat(
+                *mixed, gt, metas, batch_gt_instances_ignore=gt_ignore)))
+
+    def _roi(self, feats, replacements, data_samples, plain, paths):
+        head = self.detector.roi_head
+        gt, gt_ignore, metas = unpack_gt_instances(data_samples)
+        cascade = isinstance(head, CascadeRoIHead)
+        num_stages = head.num_stages if cascade else 1
+        results_list = self._proposals
+        for stage in range(num_stages):
+            assigner = head.bbox_assigner[stage] if cascade else head.bbox_assigner
+            sampler = head.bbox_sampler[stage] if cascade else head.bbox_sampler
+            rcnn_cfg = head.train_cfg[stage] if cascade else head.train_cfg
+            sampling = []
+            for i, results in enumerate(results_list):
+                results.priors = results.pop('bboxes')
+                assign = assigner.assign(results, gt[i], gt_ignore[i])
+                sampling.append(sampler.sample(assign, results, gt[i],
+                                               feats=[f[i][None] for f in feats]))
+            b_ext, b_head, m_ext, m_head, weight = _stage_parts(head, stage)
+            rois = bbox2roi([res.priors for res in sampling])
+            plain_feats = b_ext(feats[:b_ext.num_inputs], rois)
+            plain_out = b_head(plain_feats)
+            outs = [plain_out] + [
+                _replace_rows(b_ext, b_head, plain_feats, plain_out, rois, new, self.level)
+                for new in replacements]
+            if m_head is not None:
+                pos_rois = bbox2roi([res.pos_priors for res in sampling])
+                plain_mfeats = m_ext(feats[:m_ext.num_inputs], pos_rois)
+                plain_masks = m_head(plain_mfeats)
+                masks = [plain_masks] + [
+                    _replace_rows(m_ext, m_head, plain_mfeats, plain_masks, pos_rois, new,
+                                  self.level) for new in replacements]
+            for k, target in enumerate([plain] + paths):
+                cls_score, bbox_pred = outs[k]
+                res = b_head.loss_and_target(cls_score=cls_score, bbox_pred=bbox_pred,
+                                             rois=rois, sampling_results=sampling,
+                                             rcnn_train_cfg=rcnn_cfg)
+                stage_losses = dict(res['loss_bbox'])
+                if m_head is not None:
+                    stage_losses.update(m_head.loss_and_target(
+                        mask_preds=masks[k], sampling_results=sampling,
+                        batch_gt_instances=gt, rcnn_train_cfg=rcnn_cfg)['loss_mask'])
+                prefix = f's{stage}.' if cascade else ''
+                for name, value in stage_losses.items():
+                    target.losses[prefix + name] = value * weight if 'loss' in name else value
+                target.cls_scores.append(cls_score)
+                if k == 0:
+                    plain_res = dict(res, cls_score=cls_score, bbox_pred=bbox_pred, rois=rois)
+            if stage < num_stages - 1:
+                with torch.no_grad():
+                    results_list = b_head.refine_bboxes(sampling, plain_res, metas)
+                if results_list is None:
+                    break

@@ -1,0 +1,36 @@
+"""Refer to a detector by its config file: ``dict(cfg_path=..., pretrained=False)``."""
+import os.path as osp
+
+from mmengine.config import Config
+from mmengine.hub import get_config
+
+from procd_mm.engine.launch import InputError
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+
+def resolve_model_cfg(cfg):
+    """Return ``cfg``, or the ``model`` of the config file it names.
+
+    As in mmrazor, ``dict(cfg_path='mmdet::faster_rcnn/...py')`` names a config
+    of an installed OpenMMLab package; a plain path is read relative to the
+    working directory, then to this repository. The model keeps the scope of
+    its config (``default_scope``), so a teacher from mmdet builds in mmdet; a
+    model config without ``_scope_`` is taken as an mmdet model.
+    """
+    if not isinstance(cfg, dict):
+        return cfg
+    if 'cfg_path' not in cfg or 'type' in cfg:
+        return dict(cfg, _scope_=cfg.get('_scope_', 'mmdet'))
+    path = cfg['cfg_path']
+    if '::' in path:
+        config = get_config(path)
+    else:
+        candidates = [path, osp.join(REPO_ROOT, path)]
+        found = next((p for p in candidates if osp.isfile(p)), None)
+        if found is None:
+            raise InputError(f'cfg_path not found: {path}')
+        config = Config.fromfile(found)
+    model = config.model
+    model.setdefault('_scope_', config.get('default_scope', 'mmdet'))
+    return model
