@@ -61,11 +61,14 @@ def main():
     try:
         cfg = build_cfg(args)
         setup_distributed(cfg, args.launcher)
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        try:
+            runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        except (KeyError, ValueError, TypeError) as exc:  # a config that does not build
+            raise InputError(f'{args.config}: {exc}') from exc
         if args.out is not None:
             runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
         runner.test()
-    except InputError as exc:
+    except (InputError, FileNotFoundError) as exc:
         sys.exit(f'error: {exc}')
 
 

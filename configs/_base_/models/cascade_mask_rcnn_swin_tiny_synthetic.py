@@ -19,7 +19,9 @@ model = dict(
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=neck_channels),
     rpn_head=dict(in_channels=neck_channels, feat_channels=neck_channels),
     roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=neck_channels),
+        # finest_scale scaled down with the image (256x128 instead of 2048x1024), so that
+        # RoIs spread over all four levels as they do at full size
+        bbox_roi_extractor=dict(out_channels=neck_channels, finest_scale=8),
         bbox_head=[
             dict(type='Shared2FCBBoxHead', in_channels=neck_channels, fc_out_channels=128,
                  roi_feat_size=7, num_classes=8, reg_class_agnostic=True,
@@ -30,7 +32,7 @@ model = dict(
             for stds in ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1],
                          [0.033, 0.033, 0.067, 0.067])
         ],
-        mask_roi_extractor=dict(out_channels=neck_channels),
+        mask_roi_extractor=dict(out_channels=neck_channels, finest_scale=8),
         mask_head=dict(num_convs=2, in_channels=neck_channels, conv_out_channels=neck_channels,
                        num_classes=8)),
     train_cfg=dict(

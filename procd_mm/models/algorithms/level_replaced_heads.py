@@ -46,17 +46,17 @@ def _stage_parts(roi_head, stage: int):
 
 def _replace_rows(extractor, head, plain_feats: Tensor, plain_out, rois: Tensor,
                   new_level: Tensor, level: int):
-    """Head outputs with the rows of RoIs on ``level`` recomputed from ``new_level``."""
-    if level >= extractor.num_inputs or rois.numel() == 0:
+    """Head outputs with the rows of RoIs on ``level`` recomputed from ``new_level``.
+
+    ``new_level=None`` marks a level equal to the plain one: nothing changes.
+    """
+    if new_level is None or level >= extractor.num_inputs or rois.numel() == 0:
         return plain_out
     on_level = (extractor.map_roi_levels(rois, extractor.num_inputs) == level).nonzero()
     idx = on_level.squeeze(1)
     if idx.numel() == 0:
         return plain_out
-    feats = extractor.roi_layers[level](new_level, rois[idx])
-    if extractor.with_post:
-        feats = extractor.post_module(feats)
-    new_out = head(feats)
+    new_out = head(extractor.roi_layers[level](new_level, rois[idx].type_as(new_level)))
     if isinstance(plain_out, tuple):
         return tuple(p.index_copy(0, idx, n) if p is not None else None
                      for p, n in zip(plain_out, new_out))
@@ -113,6 +113,10 @@ class LevelReplacedHeads:
         cascade = isinstance(head, CascadeRoIHead)
         num_stages = head.num_stages if cascade else 1
         results_list = self._proposals
+        # a replacement equal to the plain level changes nothing (and gives bitwise the same
+        # outputs, which recomputing a subset of rows would not guarantee)
+        replacements = [None if torch.equal(new, feats[self.level]) else new
+                        for new in replacements]
         for stage in range(num_stages):
             assigner = head.bbox_assigner[stage] if cascade else head.bbox_assigner
             sampler = head.bbox_sampler[stage] if cascade else head.bbox_sampler

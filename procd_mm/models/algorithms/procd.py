@@ -10,8 +10,8 @@ from torch import Tensor
 from procd_mm.engine.launch import InputError
 
 from ..feature_augmentation import FeatureAugmentation
-from ..prototype_learning import PrototypeLearning
 from ..losses import RoIConsistencyLoss
+from ..prototype_learning import PrototypeLearning
 from .level_replaced_heads import LevelReplacedHeads
 from .model_cfg import resolve_model_cfg
 from .teacher_checkpoint import load_teacher_checkpoint

@@ -1,0 +1,6 @@
+# Table IX row 6 (paper: 52.0 mAP): ProC-KD on Foggy Cityscapes with
+# λ_emb = 1.0, λ_pro = 1.0, λ_stu = 0.5 (paper Eq. 7).
+#   tools/dist_train.sh configs/ablations/procd-lambda-row06_swin_foggy.py 8
+_base_ = '../procd_swin_foggy.py'
+
+model = dict(lambda_emb=1.0, lambda_pro=1.0, lambda_stu=0.5)

@@ -1,0 +1,6 @@
+# Table IX row 7 (paper: 52.1 mAP): ProC-KD on Foggy Cityscapes with
+# λ_emb = 0.8, λ_pro = 1.0, λ_stu = 1.0 (paper Eq. 7).
+#   tools/dist_train.sh configs/ablations/procd-lambda-row07_swin_foggy.py 8
+_base_ = '../procd_swin_foggy.py'
+
+model = dict(lambda_emb=0.8, lambda_pro=1.0, lambda_stu=1.0)

@@ -1,0 +1,5 @@
+# Table VIII: ProC-KD on Foggy Cityscapes with n = 96 prototypes (the paper's default is 72).
+#   tools/dist_train.sh configs/ablations/procd-n96_swin_foggy.py 8
+_base_ = '../procd_swin_foggy.py'
+
+model = dict(num_prototypes=96)

@@ -1,0 +1,33 @@
+"""Export the student of a ProC-KD / distillation checkpoint as a plain mmdet checkpoint.
+
+    python tools/model_converters/export_student.py DISTILL_CKPT OUT [--check-config CFG]
+
+The result holds only the student's weights, without the ``architecture.``
+prefix, the teacher or the distillation modules, plus the dataset meta, and loads
+strictly into the model built from the student's own config.
+"""
+import argparse
+import sys
+
+import procd_mm  # noqa: F401  (torch.load of mmengine checkpoints)
+from procd_mm.engine.launch import InputError, check_checkpoint
+from procd_mm.models.algorithms.export import export_student
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('checkpoint', help='checkpoint written while training a distiller')
+    parser.add_argument('out', help='path of the plain mmdet checkpoint to write')
+    parser.add_argument('--check-config', metavar='CFG',
+                        help='student config: verify the export loads strictly into its model')
+    args = parser.parse_args()
+    try:
+        check_checkpoint(args.checkpoint)
+        kept = export_student(args.checkpoint, args.out, args.check_config)
+    except InputError as exc:
+        sys.exit(f'error: {exc}')
+    print(f'wrote {args.out}: {kept} student tensors')
+
+
+if __name__ == '__main__':
+    main()
