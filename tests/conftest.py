@@ -5,8 +5,12 @@ import subprocess
 import sys
 
 import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TEACHER_TINY = f'{REPO}/configs/synthetic/teacher_tiny.py'
 
 
 def data_options(root: str):
@@ -41,3 +45,15 @@ def synthetic_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('synthetic_cityscapes'))
     generate_synthetic_cityscapes(root, seed=0, num_train=8, num_val=4)
     return root
+
+
+@pytest.fixture(scope='session')
+def teacher_ckpt(tmp_path_factory):
+    """A real checkpoint file of the tiny teacher (random weights, fixed seed)."""
+    from mmdet.registry import MODELS as DET_MODELS
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    teacher = DET_MODELS.build(Config.fromfile(TEACHER_TINY).model)
+    path = tmp_path_factory.mktemp('teacher') / 'teacher.pth'
+    torch.save({'state_dict': teacher.state_dict(), 'meta': {}}, path)
+    return str(path)

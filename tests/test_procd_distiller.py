@@ -11,21 +11,9 @@ from mmrazor.registry import MODELS
 import procd_mm  # noqa: F401
 from procd_mm.engine.launch import InputError
 from tests.conftest import REPO
+from tests.conftest import TEACHER_TINY as TEACHER
 
 PROCD = f'{REPO}/configs/synthetic/procd_tiny.py'
-TEACHER = f'{REPO}/configs/synthetic/teacher_tiny.py'
-
-
-@pytest.fixture(scope='module')
-def teacher_ckpt(tmp_path_factory):
-    """A real checkpoint file of the tiny teacher (random weights, fixed seed)."""
-    from mmdet.registry import MODELS as DET_MODELS
-    init_default_scope('mmdet')
-    torch.manual_seed(0)
-    teacher = DET_MODELS.build(Config.fromfile(TEACHER).model)
-    path = tmp_path_factory.mktemp('teacher') / 'teacher.pth'
-    torch.save({'state_dict': teacher.state_dict(), 'meta': {}}, path)
-    return str(path)
 
 
 def build(teacher_ckpt, **overrides):

@@ -43,8 +43,8 @@ class DemoOptions:
     """Sizes and budgets of one demo run (defaults: ``make demo``, ~15 min on 2 CPU cores)."""
     work_dir: str = 'work_dirs/demo'
     seeds: Sequence[int] = (0, 1)
-    iters: int = 200
-    teacher_iters: int = 300
+    iters: int = 150
+    teacher_iters: int = 250
     source_train: int = 160
     target_train: int = 24
     num_val: int = 40

@@ -107,6 +107,8 @@ def side_by_side_detections(config: str, models: Sequence[Tuple[str, str]],
             big = cv2.resize(image, (image.shape[1] * scale, image.shape[0] * scale),
                              interpolation=cv2.INTER_NEAREST)
             result.pred_instances.bboxes = result.pred_instances.bboxes * scale
+            if 'masks' in result.pred_instances:  # boxes only (the metric is box AP50)
+                del result.pred_instances.masks
             visualizer.add_datasample(name, big, data_sample=result, draw_gt=False,
                                       pred_score_thr=score_thr, show=False)
             n = int((result.pred_instances.scores >= score_thr).sum())
