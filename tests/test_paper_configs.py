@@ -293,5 +293,10 @@ def test_distill_config_trains_one_iteration(name):
                                         and cfg.model.augment_student)
     assert all(torch.isfinite(torch.as_tensor(v)) for v in log_vars.values()), log_vars
     assert all(p.grad is None for p in model.teacher.parameters())
-    for part in (model.student.backbone, model.emb_loss):
-        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
+    trained = [model.student.backbone, model.emb_loss]
+    if cfg.model.lambda_pro > 0:
+        trained += [model.prototype_learning, model.feature_augmentation]
+    for part in trained:
+        params = list(part.parameters())
+        assert not params or any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), \
+            type(part).__name__

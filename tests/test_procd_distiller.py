@@ -4,6 +4,7 @@ import copy
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hub import get_config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmrazor.registry import MODELS
@@ -186,3 +187,21 @@ def test_mismatched_teacher_checkpoint_lists_keys(teacher_ckpt, tmp_path):
     model = build(str(bad), teacher_strict=False)  # the opt-out loads what fits
     assert torch.equal(model.teacher.state_dict()['neck.fpn_convs.1.conv.weight'],
                        state['neck.fpn_convs.1.conv.weight'])
+
+
+def test_faster_rcnn_student_prototype_path(teacher_ckpt, batch):
+    """The prototype path on mmdet's StandardRoIHead (the paper's same-task student)."""
+    student = get_config('mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py').model
+    student.backbone.update(depth=18, init_cfg=None)
+    student.neck.update(in_channels=[64, 128, 256, 512], out_channels=64)
+    student.rpn_head.update(in_channels=64, feat_channels=64)
+    student.roi_head.bbox_roi_extractor.update(out_channels=64, finest_scale=8)
+    student.roi_head.bbox_head.update(in_channels=64, fc_out_channels=128, num_classes=4)
+    student.train_cfg.rcnn.sampler.num = 64
+    model = build(teacher_ckpt, architecture=student)
+    losses = losses_of(model, batch)
+    assert {'loss_cls', 'loss_bbox', 'loss_rpn_cls', 'loss_con', 'loss_procls_teacher',
+            'loss_procls_student'} <= set(losses)
+    assert all(torch.isfinite(total(v)).all() for k, v in losses.items() if 'loss' in k)
+    assert losses['loss_con'] > 0
+    assert reaches(losses['loss_procls_teacher'], [model.prototype_learning.prototypes])
