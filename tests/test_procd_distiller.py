@@ -4,8 +4,8 @@ import copy
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.hub import get_config
 from mmengine.dataset import pseudo_collate
+from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
 from mmrazor.registry import MODELS
 
