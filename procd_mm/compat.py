@@ -18,6 +18,7 @@ Two known breakages are repaired here, and nowhere else:
    bound to :func:`history_buffer_getattr`, which resolves only those methods.
 """
 import collections
+import inspect
 import pickle
 import sys
 import types
@@ -42,7 +43,7 @@ def install_mmrazor_stub() -> None:
 def history_buffer_getattr(obj, name: str):
     """``getattr`` as allowed while unpickling: ``HistoryBuffer`` methods only."""
     from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and callable(getattr(HistoryBuffer, name, None)):
+    if obj is HistoryBuffer and inspect.isfunction(vars(HistoryBuffer).get(name)):
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer methods are allowed')
