@@ -205,3 +205,16 @@ def test_faster_rcnn_student_prototype_path(teacher_ckpt, batch):
     assert all(torch.isfinite(total(v)).all() for k, v in losses.items() if 'loss' in k)
     assert losses['loss_con'] > 0
     assert reaches(losses['loss_procls_teacher'], [model.prototype_learning.prototypes])
+
+
+def test_student_losses_equal_mmdets_own(teacher_ckpt, batch):
+    """The plain path reproduces ``TwoStageDetector.loss`` exactly (same RNG, same values)."""
+    model = build(teacher_ckpt, emb_loss=None, lambda_pro=0.0)
+    model.train()
+    ours = losses_of(model, batch)
+    data = model.data_preprocessor(copy.deepcopy(batch), True)
+    torch.manual_seed(1)
+    theirs = model.student.loss(data['inputs'], data['data_samples'])
+    assert set(ours) == set(theirs)
+    for key in theirs:
+        assert torch.allclose(total(ours[key]), total(theirs[key]), rtol=1e-5, atol=1e-6), key
