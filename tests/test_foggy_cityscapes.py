@@ -81,7 +81,9 @@ def test_one_missing_image_is_reported(tree, tmp_path):
 
 def test_configs_load_and_build(tree):
     clear = Config.fromfile(osp.join(CFG_DIR, 'cityscapes_detection.py'))
-    train = clear.train_dataloader.dataset.dataset
+    train = clear.train_dataloader.dataset
+    assert clear.train_dataloader.batch_size == 2  # the paper's 2 images per GPU, no repeat
+    assert dict(type='LoadAnnotations', with_bbox=True, with_mask=True) in clear.train_pipeline
     assert train.type == 'CityscapesDataset' and clear.data_root == 'data/cityscapes/'
     assert train.data_prefix.img == 'leftImg8bit/train/'
     assert clear.train_pipeline[2] == dict(type='RandomResize', scale=[(2048, 800), (2048, 1024)],
@@ -91,7 +93,7 @@ def test_configs_load_and_build(tree):
 
     foggy = Config.fromfile(osp.join(CFG_DIR, 'foggy_cityscapes_detection.py'))
     assert foggy.beta == 0.02 and 'procd_mm' in foggy.custom_imports.imports
-    for ds in (foggy.train_dataloader.dataset.dataset, foggy.val_dataloader.dataset,
+    for ds in (foggy.train_dataloader.dataset, foggy.val_dataloader.dataset,
                foggy.test_dataloader.dataset):
         assert ds.type == 'FoggyCityscapesDataset' and ds.beta == foggy.beta
         assert ds.data_prefix.img.startswith('leftImg8bit_foggy/')
@@ -99,8 +101,8 @@ def test_configs_load_and_build(tree):
     assert foggy.test_dataloader.dataset.data_prefix.img == 'leftImg8bit_foggy/val/'
 
     cross = Config.fromfile(osp.join(CFG_DIR, 'cityscapes_to_foggy_detection.py'))
-    assert cross.train_dataloader.dataset.dataset.type == 'CityscapesDataset'
-    assert cross.train_dataloader.dataset.dataset.data_prefix.img == 'leftImg8bit/train/'
+    assert cross.train_dataloader.dataset.type == 'CityscapesDataset'
+    assert cross.train_dataloader.dataset.data_prefix.img == 'leftImg8bit/train/'
     for loader in (cross.val_dataloader, cross.test_dataloader):
         assert loader.dataset.type == 'FoggyCityscapesDataset' and loader.dataset.beta == 0.02
         assert loader.dataset.data_prefix.img == 'leftImg8bit_foggy/val/'

@@ -12,10 +12,9 @@ foggy_dataset_type = 'FoggyCityscapesDataset'
 
 train_dataloader = dict(
     dataset=dict(
-        dataset=dict(
-            type=foggy_dataset_type,
-            beta=beta,
-            data_prefix=dict(img='leftImg8bit_foggy/train/'))))
+        type=foggy_dataset_type,
+        beta=beta,
+        data_prefix=dict(img='leftImg8bit_foggy/train/')))
 val_dataloader = dict(
     dataset=dict(
         type=foggy_dataset_type,
