@@ -52,6 +52,11 @@ def is_distill(cfg: Config) -> bool:
     return cfg.model.get('type') == 'ProCKD'
 
 
+def student_of(cfg: Config):
+    """The student detector config of a row (a distiller names its student row's file)."""
+    return resolve_model_cfg(cfg.model.architecture) if is_distill(cfg) else cfg.model
+
+
 def build_model(cfg: Config):
     """Build the full-size model of ``cfg`` without teacher checkpoint or pretrained weights."""
     init_default_scope(cfg.get('default_scope', 'mmdet'))
@@ -116,7 +121,7 @@ def test_config_loads_with_paper_schedule(name):
     assert (cfg.optim_wrapper.optimizer.lr, cfg.optim_wrapper.optimizer.momentum,
             cfg.optim_wrapper.optimizer.weight_decay) == (0.01, 0.9, 0.0001)
     assert [s.type for s in cfg.param_scheduler] == ['LinearLR', 'MultiStepLR']
-    student = cfg.model.architecture if is_distill(cfg) else cfg.model
+    student = student_of(cfg)
     assert student.backbone.type == 'SwinTransformer'
     assert (student.backbone.embed_dims, student.backbone.depths) == (96, [2, 2, 6, 2])
     assert student.backbone.init_cfg.checkpoint.endswith('swin_tiny_patch4_window7_224.pth')
@@ -145,7 +150,8 @@ def test_cwd_and_student_rows_differ_from_procd_only_as_the_paper_says(data):
     assert diff(f'cwd_swin_{data}.py', f'procd_swin_{data}.py') == {
         'model.lambda_pro': (0.0, 1.0)}
     procd, student = load(f'procd_swin_{data}.py'), load(f'student_swin_{data}.py')
-    assert procd.model.architecture == student.model
+    assert procd.model.architecture == dict(cfg_path=f'configs/student_swin_{data}.py')
+    assert student_of(procd) == dict(student.model, _scope_='mmdet')
     for key in ('train_dataloader', 'val_dataloader', 'test_evaluator', 'optim_wrapper',
                 'param_scheduler', 'train_cfg'):
         assert procd[key] == student[key], key
@@ -233,6 +239,7 @@ def _tiny_training_model(cfg: Config) -> dict:
     necks, heads and the distillation terms keep their configured sizes."""
     model = copy.deepcopy(cfg.model.to_dict())
     model['teacher'] = resolve_model_cfg(copy.deepcopy(cfg.model.teacher)).to_dict()
+    model['architecture'] = student_of(cfg).to_dict()
     for det in (model['architecture'], model['teacher']):
         _shrink_backbone(det)
     train_cfg = model['architecture']['train_cfg']

@@ -1,0 +1,8 @@
+# ProC-KD from the frozen cross-task teacher of every Swin row: Cascade Mask R-CNN Swin-B
+# trained on COCO, the public checkpoint converted by
+# tools/model_converters/swin_official_to_procd.py (docs/reproduce.md).
+_base_ = './procd.py'
+
+model = dict(
+    teacher=dict(cfg_path='configs/_base_/models/cascade_mask_rcnn_swin-b_fpn_coco.py'),
+    teacher_ckpt='checkpoints/cascade_mask_rcnn_swin-b_coco_procd.pth')

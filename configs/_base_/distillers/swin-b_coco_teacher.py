@@ -1,5 +1,0 @@
-# The frozen cross-task teacher of every Swin row: Cascade Mask R-CNN Swin-B trained on COCO,
-# the public checkpoint converted by tools/model_converters/swin_official_to_procd.py
-# (docs/reproduce.md). Referenced as {{_base_.teacher_cfg}} / {{_base_.teacher_ckpt}}.
-teacher_cfg = dict(cfg_path='configs/_base_/models/cascade_mask_rcnn_swin-b_fpn_coco.py')
-teacher_ckpt = 'checkpoints/cascade_mask_rcnn_swin-b_coco_procd.pth'
