@@ -29,6 +29,8 @@ def parse_args(argv=None):
     p.add_argument('--width', type=int, default=d.width)
     p.add_argument('--beta', type=float, default=d.beta, help='fog of the foggy val split')
     p.add_argument('--num-pictures', type=int, default=d.num_pictures)
+    p.add_argument('--threads', type=int, default=d.threads,
+                   help='torch threads (0: torch default)')
     p.add_argument('--methods', default=','.join(d.methods))
     return p.parse_args(argv)
 
@@ -39,7 +41,7 @@ def main(argv=None):
     opts = DemoOptions(work_dir=a.work_dir, seeds=parse_seeds(a.seeds), iters=a.iters,
                        teacher_iters=a.teacher_iters, source_train=a.source_train,
                        target_train=a.target_train, num_val=a.num_val, height=a.height,
-                       width=a.width, beta=a.beta, num_pictures=a.num_pictures,
+                       width=a.width, beta=a.beta, num_pictures=a.num_pictures, threads=a.threads,
                        methods=tuple(m for m in a.methods.split(',') if m))
     run_demo(opts)
 

@@ -1,4 +1,4 @@
-"""Cost of distillation: student-only vs CWD vs ProC-KD, PrototypeLearning, teacher (``make bench``).
+"""Cost of distillation: student-only, CWD, ProC-KD, PrototypeLearning, teacher (``make bench``).
 
 Three measurements, each repeated with the variants interleaved (round-robin,
 rotating the order every round) and summarised by the median:
@@ -89,11 +89,12 @@ def model_cfgs(size: str) -> Dict[str, dict]:
 
 def build_variants(size: str, device: str) -> Dict[str, dict]:
     """Every variant's trainable module and optimizer; same seed for every build."""
-    import procd_mm  # noqa: F401
     from mmdet.registry import MODELS as DET_MODELS
     from mmengine.config import ConfigDict
     from mmengine.registry import init_default_scope
     from mmrazor.registry import MODELS as RAZOR_MODELS
+
+    import procd_mm  # noqa: F401
     init_default_scope('mmdet')
     cfgs = model_cfgs(size)
     out = {}
@@ -244,7 +245,8 @@ def measure(fns: Dict[str, Callable], rounds: int, device: str, what: str) -> Di
 def run_measurements(args, what: str) -> dict:
     """All three groups for one kind of measurement (``time`` or ``memory``)."""
     device = args.device
-    torch.set_num_threads(args.threads) if args.threads else None
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     variants = build_variants(args.size, device)
     data = make_batch(variants['student']['model'], args.batch, args.height, args.width,
                       args.num_classes, device)
@@ -352,7 +354,8 @@ def format_report(r: dict) -> str:
     p = r['prototype_learning']
     lines += [f"PrototypeLearning fwd+bwd at B={p['shape']['B']} D={p['shape']['D']} "
               f"{p['shape']['H']}x{p['shape']['W']} n={p['shape']['n']}: matmul "
-              f"{_fmt(p['matmul']['time_s'], 'ms')} ms / {_fmt(p['matmul']['peak_mem_bytes'], 'MiB')}"
+              f"{_fmt(p['matmul']['time_s'], 'ms')} ms / "
+              f"{_fmt(p['matmul']['peak_mem_bytes'], 'MiB')}"
               f" MiB, naive {_fmt(p['naive']['time_s'], 'ms')} ms / "
               f"{_fmt(p['naive']['peak_mem_bytes'], 'MiB')} MiB (naive/matmul: time "
               f"{_fmt(p['naive_vs_matmul_time'])}x, memory {_fmt(p['naive_vs_matmul_mem'])}x; "
@@ -379,7 +382,9 @@ def parse_args(argv=None):
                    metavar=('B', 'D', 'H', 'W', 'N'),
                    help='PrototypeLearning input (default: P5 of a 1024x2048 image)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    p.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
+    p.add_argument('--threads', type=int, default=1,
+                   help='torch threads (0: torch default); 1 by default, as 2 OpenMP threads '
+                   'spin-wait badly on a shared 2-core machine')
     p.add_argument('--out', default='work_dirs/benchmark/benchmark_distill.json')
     p.add_argument('--child-memory', action='store_true', help=argparse.SUPPRESS)
     args = p.parse_args(argv)

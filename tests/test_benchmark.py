@@ -1,0 +1,37 @@
+"""tools/benchmark/benchmark_distill.py at a tiny size: the JSON report has every field."""
+import json
+
+from tests.conftest import run_tool
+
+STEP_FIELDS = {'time_s', 'peak_mem_bytes', 'time_vs_floor', 'mem_vs_floor'}
+
+
+def test_benchmark_tiny(tmp_path):
+    out = tmp_path / 'bench.json'
+    res = run_tool('tools/benchmark/benchmark_distill.py', '--height', '64', '--width', '128',
+                   '--rounds', '1', '--pl-shape', '2', '64', '8', '16', '8', '--out', str(out),
+                   timeout=900)
+    assert 'ProC-KD / CWD' in res.stdout
+    report = json.loads(out.read_text())
+    assert set(report) == {'setup', 'step', 'procd_vs_cwd', 'prototype_learning', 'teacher',
+                           'raw'}
+    assert set(report['step']) == {'student', 'floor', 'cwd', 'procd'}
+    for name, entry in report['step'].items():
+        assert set(entry) == STEP_FIELDS, name
+        assert entry['time_s'] > 0 and entry['peak_mem_bytes'] is not None
+    assert report['step']['floor']['time_vs_floor'] == 1.0
+    ratio = report['procd_vs_cwd']
+    assert set(ratio) == {'time', 'memory', 'target', 'time_ok', 'memory_ok'}
+    assert ratio['time'] > 0 and isinstance(ratio['time_ok'], bool)
+    pl = report['prototype_learning']
+    assert pl['shape'] == dict(B=2, D=64, H=8, W=16, n=8)
+    for form in ('matmul', 'naive'):
+        assert pl[form]['time_s'] > 0 and pl[form]['peak_mem_bytes'] is not None
+    assert pl['max_abs_diff'] < 1e-3
+    assert {'naive_vs_matmul_time', 'naive_vs_matmul_mem'} <= set(pl)
+    t = report['teacher']
+    for kind in ('full_forward', 'extract_feat'):
+        assert t[kind]['time_s'] > 0 and t[kind]['peak_mem_bytes'] is not None
+    assert {'full_vs_extract_time', 'full_vs_extract_mem'} <= set(t)
+    assert report['setup']['memory'] and report['setup']['feature_shapes']
+    assert (tmp_path / 'bench.md').read_text().startswith('device')

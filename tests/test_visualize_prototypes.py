@@ -1,0 +1,64 @@
+"""tools/analysis/visualize_prototypes.py: the map is the arg-max of PrototypeLearning.assign."""
+import os.path as osp
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+from procd_mm.demo.prototypes import load_procd, prototype_maps
+from tests.conftest import REPO, run_tool
+
+CONFIG = osp.join(REPO, 'configs', 'synthetic', 'procd_tiny.py')
+
+
+def _random_procd_ckpt(path):
+    from mmrazor.registry import MODELS
+
+    import procd_mm  # noqa: F401
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.teacher_ckpt = None
+    cfg.model.teacher_strict = False
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return model
+
+
+def test_assignment_map_is_argmax_of_assign(synthetic_root, tmp_path):
+    ckpt = str(tmp_path / 'procd.pth')
+    _random_procd_ckpt(ckpt)
+    images = sorted(__import__('glob').glob(
+        osp.join(synthetic_root, 'leftImg8bit', 'val', '*', '*.png')))[:2]
+    out_dir = str(tmp_path / 'maps')
+    res = run_tool('tools/analysis/visualize_prototypes.py', CONFIG, ckpt, *images,
+                   '--out-dir', out_dir, timeout=300)
+    pngs = [ln for ln in res.stdout.splitlines() if ln.endswith('.png')]
+    assert len(pngs) == 2
+
+    # independent reference: the model's own teacher/student P5 through assign()
+    model, cfg = load_procd(CONFIG, ckpt)
+    level = model.prototype_level
+    for image, png in zip(images, pngs):
+        assert osp.getsize(png) > 0
+        saved = np.load(png[:-4] + '.npz')
+        maps = prototype_maps(model, cfg, image)
+        h, w = maps['meta']['feat_shape']
+        n = model.prototype_learning.num_prototypes
+        # the image as the test pipeline feeds it: 256x128 -> P5 of 8x4 (padded to 32)
+        assert (h, w) == (4, 8)
+        with torch.no_grad():
+            from procd_mm.demo.prototypes import _test_pipeline
+            data = _test_pipeline(cfg)(dict(img_path=image, img_id=0))
+            inputs = model.data_preprocessor(dict(inputs=[data['inputs']],
+                                                  data_samples=[data['data_samples']]),
+                                             False)['inputs']
+            for name, det in (('teacher', model.teacher), ('student', model.student)):
+                a = model.prototype_learning.assign(det.extract_feat(inputs)[level])
+                assert a.shape == (1, n, h * w)
+                ref = a[0].argmax(dim=0).reshape(h, w).numpy()
+                np.testing.assert_array_equal(saved[f'{name}_argmax'], ref)
+                np.testing.assert_allclose(saved[f'{name}_assign'],
+                                           a[0].reshape(n, h, w).numpy(), rtol=1e-5,
+                                           atol=1e-6)
+        # teacher and student features differ, so do their maps' soft assignments
+        assert not np.allclose(saved['teacher_assign'], saved['student_assign'])
