@@ -11,8 +11,8 @@ Proposals, assignment and sampling are done once, on the plain student, and
 reused by every path, so the class distributions of all paths are compared on
 identical RoIs (``L_con``).
 
-Works with mmdet's ``StandardRoIHead`` (Faster / Mask R-CNN) and
-``CascadeRoIHead`` (Cascade (Mask) R-CNN).
+Works with anchor-based RPN heads (mmdet's ``RPNHead``) and with mmdet's
+``StandardRoIHead`` (Faster / Mask R-CNN) and ``CascadeRoIHead`` (Cascade (Mask) R-CNN).
 """
 import copy
 from dataclasses import dataclass, field
@@ -20,8 +20,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 from mmdet.models.roi_heads import CascadeRoIHead
-from mmdet.models.utils import unpack_gt_instances
-from mmdet.structures.bbox import bbox2roi
+from mmdet.models.utils import images_to_levels, multi_apply, unpack_gt_instances
+from mmdet.structures.bbox import bbox2roi, cat_boxes
 from torch import Tensor
 
 
@@ -63,8 +63,24 @@ def _replace_rows(extractor, head, plain_feats: Tensor, plain_out, rois: Tensor,
     return plain_out.index_copy(0, idx, new_out)
 
 
-def _rename_rpn(losses: dict) -> dict:
-    return {(k if 'rpn' in k or 'loss' not in k else f'rpn_{k}'): v for k, v in losses.items()}
+def _rpn_targets(head, cls_scores, gt, metas, gt_ignore):
+    """Per-level anchors and targets, as ``AnchorHead.loss_by_feat`` computes them."""
+    sizes = [score.shape[-2:] for score in cls_scores]
+    anchors, valid = head.get_anchors(sizes, metas, device=cls_scores[0].device)
+    *per_level, avg_factor = head.get_targets(anchors, valid, gt, metas,
+                                              batch_gt_instances_ignore=gt_ignore)
+    num_level_anchors = [a.size(0) for a in anchors[0]]
+    level_anchors = images_to_levels([cat_boxes(a) for a in anchors], num_level_anchors)
+    return list(zip(level_anchors, *per_level)), avg_factor
+
+
+def _mask_loss(mask_head, mask_preds, targets, labels):
+    """The loss part of ``FCNMaskHead.loss_and_target`` with precomputed targets."""
+    if mask_preds.size(0) == 0:
+        return mask_preds.sum()
+    if mask_head.class_agnostic:
+        labels = torch.zeros_like(labels)
+    return mask_head.loss_mask(mask_preds, targets, labels)
 
 
 class LevelReplacedHeads:
@@ -83,6 +99,10 @@ class LevelReplacedHeads:
                  data_samples) -> Tuple[PathOutputs, List[PathOutputs]]:
         """Losses of the plain pyramid and of each pyramid with ``feats[level]`` replaced."""
         plain, paths = PathOutputs(), [PathOutputs() for _ in replacements]
+        # a replacement equal to the plain level changes nothing (and gives bitwise the same
+        # outputs, which recomputing a subset of RoI rows would not guarantee)
+        replacements = [None if torch.equal(new, feats[self.level]) else new
+                        for new in replacements]
         self._rpn(feats, replacements, data_samples, plain, paths)
         self._roi(feats, replacements, data_samples, plain, paths)
         return plain, paths
@@ -93,19 +113,22 @@ class LevelReplacedHeads:
         for sample in rpn_samples:
             sample.gt_instances.labels = torch.zeros_like(sample.gt_instances.labels)
         gt, gt_ignore, metas = unpack_gt_instances(rpn_samples)
-        outs = det.rpn_head(feats)
-        plain.losses.update(_rename_rpn(det.rpn_head.loss_by_feat(
-            *outs, gt, metas, batch_gt_instances_ignore=gt_ignore)))
+        head = det.rpn_head
+        cls_scores, bbox_preds = head(feats)
+        targets, avg_factor = _rpn_targets(head, cls_scores, gt, metas, gt_ignore)
+        loss_cls, loss_bbox = multi_apply(head.loss_by_feat_single, cls_scores, bbox_preds,
+                                          *zip(*targets), avg_factor=avg_factor)
+        plain.losses.update(loss_rpn_cls=loss_cls, loss_rpn_bbox=loss_bbox)
         proposal_cfg = det.train_cfg.get('rpn_proposal', det.test_cfg.rpn)
-        self._proposals = det.rpn_head.predict_by_feat(*outs, batch_img_metas=metas,
-                                                       cfg=proposal_cfg)
+        self._proposals = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas,
+                                               cfg=proposal_cfg)
         for new_level, path in zip(replacements, paths):
-            level_out = det.rpn_head.forward_single(new_level)
-            mixed = [list(o) for o in outs]
-            for out, new in zip(mixed, level_out):
-                out[self.level] = new
-            path.losses.update(_rename_rpn(det.rpn_head.loss_by_feat(
-                *mixed, gt, metas, batch_gt_instances_ignore=gt_ignore)))
+            level_cls, level_bbox = list(loss_cls), list(loss_bbox)
+            if new_level is not None:
+                level_cls[self.level], level_bbox[self.level] = head.loss_by_feat_single(
+                    *head.forward_single(new_level), *targets[self.level],
+                    avg_factor=avg_factor)
+            path.losses.update(loss_rpn_cls=level_cls, loss_rpn_bbox=level_bbox)
 
     def _roi(self, feats, replacements, data_samples, plain, paths):
         head = self.detector.roi_head
@@ -113,10 +136,6 @@ class LevelReplacedHeads:
         cascade = isinstance(head, CascadeRoIHead)
         num_stages = head.num_stages if cascade else 1
         results_list = self._proposals
-        # a replacement equal to the plain level changes nothing (and gives bitwise the same
-        # outputs, which recomputing a subset of rows would not guarantee)
-        replacements = [None if torch.equal(new, feats[self.level]) else new
-                        for new in replacements]
         for stage in range(num_stages):
             assigner = head.bbox_assigner[stage] if cascade else head.bbox_assigner
             sampler = head.bbox_sampler[stage] if cascade else head.bbox_sampler
@@ -141,22 +160,22 @@ class LevelReplacedHeads:
                 masks = [plain_masks] + [
                     _replace_rows(m_ext, m_head, plain_mfeats, plain_masks, pos_rois, new,
                                   self.level) for new in replacements]
+            bbox_targets = b_head.get_targets(sampling, rcnn_cfg, concat=True)
+            if m_head is not None:
+                mask_targets = m_head.get_targets(sampling, gt, rcnn_cfg)
+                pos_labels = torch.cat([res.pos_gt_labels for res in sampling])
+            prefix = f's{stage}.' if cascade else ''
             for k, target in enumerate([plain] + paths):
                 cls_score, bbox_pred = outs[k]
-                res = b_head.loss_and_target(cls_score=cls_score, bbox_pred=bbox_pred,
-                                             rois=rois, sampling_results=sampling,
-                                             rcnn_train_cfg=rcnn_cfg)
-                stage_losses = dict(res['loss_bbox'])
+                stage_losses = b_head.loss(cls_score, bbox_pred, rois, *bbox_targets)
                 if m_head is not None:
-                    stage_losses.update(m_head.loss_and_target(
-                        mask_preds=masks[k], sampling_results=sampling,
-                        batch_gt_instances=gt, rcnn_train_cfg=rcnn_cfg)['loss_mask'])
-                prefix = f's{stage}.' if cascade else ''
+                    stage_losses['loss_mask'] = _mask_loss(m_head, masks[k], mask_targets,
+                                                           pos_labels)
                 for name, value in stage_losses.items():
                     target.losses[prefix + name] = value * weight if 'loss' in name else value
                 target.cls_scores.append(cls_score)
-                if k == 0:
-                    plain_res = dict(res, cls_score=cls_score, bbox_pred=bbox_pred, rois=rois)
+            plain_res = dict(cls_score=outs[0][0], bbox_pred=outs[0][1], rois=rois,
+                             bbox_targets=bbox_targets)
             if stage < num_stages - 1:
                 with torch.no_grad():
                     results_list = b_head.refine_bboxes(sampling, plain_res, metas)
