@@ -16,6 +16,7 @@ setup(
         'mmdet==3.3.0',
         'mmrazor==1.0.0',
         'joblib',  # imported by mmrazor 1.0.0 but not declared by it
+        'setuptools<81',  # mmengine 0.10.7 imports pkg_resources (removed in setuptools 81)
         'pycocotools',
         'cityscapesscripts',
         'numpy<2',
