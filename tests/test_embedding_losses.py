@@ -58,7 +58,7 @@ def test_cwd_equals_hand_computed_kl_per_level():
 
 
 def test_cwd_defaults_and_zero_for_identical_features():
-    loss = MODELS.build(dict(type='CWDEmbeddingLoss'))
+    loss = MODELS.build(dict(type='CWDEmbeddingLoss', _scope_='mmrazor'))
     assert loss.tau == 1.0 and loss.levels == (0, 1, 2, 3, 4)
     assert loss.loss_weights == (10.0, ) * 5  # mmrazor cwd_fpn_frcnn config
     feats = pyramid(4, [(8, 8), (4, 4), (2, 2), (2, 1), (1, 1)])
@@ -130,7 +130,7 @@ def small_fbod(**kwargs):
 
 
 def test_fbod_builds_mmrazor_connectors_per_level():
-    loss = MODELS.build(dict(type='FBODEmbeddingLoss'))
+    loss = MODELS.build(dict(type='FBODEmbeddingLoss', _scope_='mmrazor'))
     assert loss.levels == (0, 1, 2, 3)
     assert loss.maxpool_strides == (8, 4, 2, 2) and loss.reductions == (4, 4, 2, 2)
     assert sorted(loss.student_connectors) == ['0', '1', '2', '3']
@@ -298,7 +298,7 @@ def test_swin_fbkd_build_time_errors():
 
 
 def test_swin_fbkd_defaults_match_spec():
-    loss = MODELS.build(dict(type='SwinFBKDEmbeddingLoss', student_channels=384,
+    loss = MODELS.build(dict(type='SwinFBKDEmbeddingLoss', _scope_='mmrazor', student_channels=384,
                              teacher_channels=512))
     assert loss.stage == 2
     assert loss.student_blocks == (0, 1, 2, 3, 4, 5)
