@@ -5,12 +5,11 @@ import sys
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
 from mmengine.config import DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
 from procd_mm.engine.launch import (
     InputError,
+    build_runner,
     check_checkpoint,
     check_data,
     default_work_dir,
@@ -61,10 +60,7 @@ def main():
     try:
         cfg = build_cfg(args)
         setup_distributed(cfg, args.launcher)
-        try:
-            runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-        except (KeyError, ValueError, TypeError) as exc:  # a config that does not build
-            raise InputError(f'{args.config}: {exc}') from exc
+        runner = build_runner(cfg, args.config)
         if args.out is not None:
             runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
         runner.test()

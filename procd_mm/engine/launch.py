@@ -98,6 +98,16 @@ def default_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> 
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
+def build_runner(cfg: Config, config_path: str):
+    """Build the runner of ``cfg``; a config that does not build is an :class:`InputError`."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    try:
+        return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    except (KeyError, ValueError, TypeError) as exc:  # mmengine re-raises build errors as is
+        raise InputError(f'{config_path}: {exc}') from exc
+
+
 def set_local_rank(local_rank: int) -> None:
     """Mirror ``--local-rank`` into ``LOCAL_RANK`` as mmdet's tools do."""
     os.environ.setdefault('LOCAL_RANK', str(local_rank))
