@@ -164,7 +164,8 @@ def test_distiller_settings_are_the_same_on_every_dataset():
         return model
     reference = settings('procd_swin_foggy.py')
     assert reference['emb_loss']['type'] == 'CWDEmbeddingLoss'
-    assert (reference['num_prototypes'], reference['prototype_level']) == (72, 3)
+    assert reference['prototype_learning'] == dict(type='PrototypeLearning', num_prototypes=72)
+    assert reference['prototype_level'] == 3
     for data in SWIN_DATASETS:
         assert settings(f'procd_swin_{data}.py') == reference, data
     coco = settings('procd_x101_r50_coco.py')
@@ -189,10 +190,10 @@ def test_table_ii_feature_baselines():
 
 def test_table_vii_and_viii_rows():
     assert diff('ablations/procd-wproto_swin_foggy.py', 'procd_swin_foggy.py') == {
-        'model.augment_student': (False, True)}
+        'model.feature_augmentation': (None, dict(type='FeatureAugmentation'))}
     for n in (24, 48, 96):
         assert diff(f'ablations/procd-n{n}_swin_foggy.py', 'procd_swin_foggy.py') == {
-            'model.num_prototypes': (n, 72)}
+            'model.prototype_learning.num_prototypes': (n, 72)}
     assert diff('ablations/procd-n72_swin_foggy.py', 'procd_swin_foggy.py') == {}
 
 
@@ -302,7 +303,7 @@ def test_distill_config_trains_one_iteration(name):
     assert any(k.startswith(f'loss_emb_{emb_kind}') for k in log_vars), sorted(log_vars)
     assert ('loss_procls_teacher' in log_vars) == (cfg.model.lambda_pro > 0)
     assert ('loss_con' in log_vars) == (cfg.model.lambda_pro > 0
-                                        and cfg.model.augment_student)
+                                        and cfg.model.feature_augmentation is not None)
     assert all(torch.isfinite(torch.as_tensor(v)) for v in log_vars.values()), log_vars
     assert all(p.grad is None for p in model.teacher.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0
@@ -311,6 +312,7 @@ def test_distill_config_trains_one_iteration(name):
     trained = [model.emb_loss]
     if cfg.model.lambda_pro > 0:
         trained += [model.prototype_learning, model.feature_augmentation]
+    trained = [part for part in trained if part is not None]
     for part in trained:
         params = list(part.parameters())
         assert not params or any(p.grad is not None for p in params), type(part).__name__

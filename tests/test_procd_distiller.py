@@ -28,6 +28,11 @@ def build(teacher_ckpt, **overrides):
 
 @pytest.fixture(scope='module')
 def batch(synthetic_root):
+    return two_images(synthetic_root)
+
+
+def two_images(synthetic_root):
+    """The first two training images of the synthetic data, unflipped, as one batch."""
     from mmdet.registry import DATASETS
     init_default_scope('mmdet')
     ds_cfg = copy.deepcopy(Config.fromfile(PROCD).train_dataloader.dataset)
@@ -85,7 +90,7 @@ def test_gradients_go_where_spec_says(teacher_ckpt, batch):
 
 
 def test_without_detach_target_l_con_reaches_augmentation(teacher_ckpt, batch):
-    model = build(teacher_ckpt, detach_target=False)
+    model = build(teacher_ckpt, con_loss=dict(type='RoIConsistencyLoss', detach_target=False))
     losses = losses_of(model, batch)
     assert reaches(losses['loss_con'], list(model.feature_augmentation.parameters()))
 
@@ -95,43 +100,43 @@ class IdentityAugmentation(torch.nn.Module):
         return x
 
 
-def test_l_con_is_exactly_zero_on_identical_rois(teacher_ckpt, batch):
+def test_procls_is_the_cross_entropy_of_the_level_rows(teacher_ckpt, batch):
+    """With an identity augmentation the student path reproduces the plain rows: L_con is 0
+    and L_procls is the stage-weighted mean cross-entropy of the plain logits on those rows."""
     model = build(teacher_ckpt)
     model.feature_augmentation = IdentityAugmentation()
     losses = losses_of(model, batch)
     assert losses['loss_con'].item() == 0.0
-    # the student path then sees exactly the student's own pyramid, anchors and RoIs
-    plain = sum(total(v) for k, v in losses.items()
-                if 'loss' in k and not k.startswith(('loss_emb', 'loss_con', 'loss_procls')))
-    assert torch.allclose(losses['loss_procls_student'], plain, rtol=1e-6)
+    expected = 0.
+    for rows, weight in zip(model.path.stages, model.student.roi_head.stage_loss_weights):
+        assert 0 < rows.on_level.numel() < rows.rois.shape[0]
+        expected += weight * torch.nn.functional.cross_entropy(
+            rows.cls_score[rows.on_level], rows.labels[rows.on_level])
+    assert torch.allclose(losses['loss_procls_student'], expected, rtol=1e-6)
+    plain = sum(total(v) for k, v in losses.items() if k.startswith('s') and 'loss_cls' in k)
+    assert not torch.allclose(losses['loss_procls_student'], plain)
 
 
-def test_augmented_paths_share_the_students_rois(teacher_ckpt, batch):
-    """Rows of RoIs off the replaced level are bitwise the plain student's; others differ."""
-    model = build(teacher_ckpt)
-    data = model.data_preprocessor(copy.deepcopy(batch), True)
-    feats = model.student.extract_feat(data['inputs'])
-    level = model.prototype_level
-    augmented = model.feature_augmentation(feats[level], model.prototype_learning.prototypes)
-    plain, (path,) = model.heads(feats, [augmented], data['data_samples'])
-    extractor = model.student.roi_head.bbox_roi_extractor[0]
-    assert len(plain.cls_scores) == len(path.cls_scores) == 3
-    for y_stu, y_con in zip(plain.cls_scores, path.cls_scores):
-        assert y_stu.shape == y_con.shape
-    rois_on_level = None
-    for stage, (y_stu, y_con) in enumerate(zip(plain.cls_scores, path.cls_scores)):
-        differs = (y_stu != y_con).any(1)
-        if stage == 0:
-            rois_on_level = differs
-        assert differs.any(), 'RoIs on the replaced level must see the augmented map'
-        assert not differs.all(), 'RoIs on other levels must be the same rows as the student'
-    assert extractor.finest_scale == 8 and rois_on_level.sum() > 0
-
-
-def test_wproto_ablation_has_no_student_path(teacher_ckpt, batch):
-    losses = losses_of(build(teacher_ckpt, augment_student=False), batch)
-    assert 'loss_procls_teacher' in losses
+def test_wproto_ablation_feeds_the_prototype_module_alone(teacher_ckpt, batch):
+    model = build(teacher_ckpt, feature_augmentation=None)
+    assert model.feature_augmentation is None and model.con_loss is None
+    losses = losses_of(model, batch)
     assert 'loss_con' not in losses and 'loss_procls_student' not in losses
+    assert reaches(losses['loss_procls_teacher'],
+                   [p for n, p in model.prototype_learning.named_parameters()])
+
+
+@pytest.mark.parametrize('key,value', [('lambda_stu', -1), ('lambda_pro', -0.5),
+                                       ('lambda_emb', float('nan')), ('lambda_emb', '1')])
+def test_negative_lambda_is_refused(teacher_ckpt, key, value):
+    with pytest.raises(InputError, match=f'{key} must be a number >= 0'):
+        build(teacher_ckpt, **{key: value})
+
+
+@pytest.mark.parametrize('level', [-1, 5, 1.5])
+def test_prototype_level_outside_the_neck_is_refused(teacher_ckpt, level):
+    with pytest.raises(InputError, match=rf'prototype_level={level} must be an index .* \[0, 5\)'):
+        build(teacher_ckpt, prototype_level=level)
 
 
 def test_lambda_pro_zero_is_the_feature_baseline(teacher_ckpt, batch):

@@ -2,4 +2,4 @@
 #   tools/dist_train.sh configs/ablations/procd-n72_swin_foggy.py 8
 _base_ = '../procd_swin_foggy.py'
 
-model = dict(num_prototypes=72)
+model = dict(prototype_learning=dict(num_prototypes=72))

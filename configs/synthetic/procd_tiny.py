@@ -4,21 +4,18 @@
 #   python tools/train.py configs/synthetic/procd_tiny.py
 _base_ = ['./student_tiny.py']
 
-teacher_ckpt = 'work_dirs/teacher_tiny/iter_150.pth'
 model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='ProCKD',
     architecture={{_base_.model}},
     teacher=dict(cfg_path='configs/synthetic/teacher_tiny.py'),
-    teacher_ckpt=teacher_ckpt,
+    teacher_ckpt='work_dirs/teacher_tiny/iter_150.pth',
     emb_loss=dict(type='CWDEmbeddingLoss', tau=1.0, loss_weights=5.0),
     prototype_level=3,
-    num_prototypes=16,
+    prototype_learning=dict(type='PrototypeLearning', num_prototypes=16),
+    feature_augmentation=dict(type='FeatureAugmentation'),
+    con_loss=dict(type='RoIConsistencyLoss', tau=1.0, detach_target=True),
     lambda_emb=1.0,
     lambda_pro=1.0,
-    lambda_stu=1.0,
-    tau_con=1.0,
-    detach_target=True,
-    augment_student=True)
-find_unused_parameters = True
+    lambda_stu=1.0)

@@ -1,38 +1,47 @@
-"""The ProC-KD distillation algorithm for two-stage detectors (paper Eq. 6-7, SPEC §2-3)."""
+"""The ProC-KD distillation algorithm for two-stage detectors (paper Eq. 6-7)."""
+import copy
+from contextlib import nullcontext
 from typing import Dict, List, Optional, Union
 
 import torch
 from mmengine.model import BaseModel
 from mmrazor.models.algorithms import BaseAlgorithm
+from mmrazor.models.task_modules import ModuleOutputsRecorder
 from mmrazor.registry import MODELS
 from torch import Tensor
 
 from procd_mm.engine.launch import InputError
 
-from ..feature_augmentation import FeatureAugmentation
-from ..losses import RoIConsistencyLoss
-from ..prototype_learning import PrototypeLearning
-from .level_replaced_heads import LevelReplacedHeads
 from .model_cfg import resolve_model_cfg
+from .prototype_path import PrototypePath
 from .teacher_checkpoint import load_teacher_checkpoint
+
+PROTOTYPE_LEARNING = dict(type='PrototypeLearning', num_prototypes=72)
+FEATURE_AUGMENTATION = dict(type='FeatureAugmentation')
+CON_LOSS = dict(type='RoIConsistencyLoss', tau=1.0, detach_target=True)
 
 
 @MODELS.register_module()
 class ProCKD(BaseAlgorithm):
     """Prototype-guided cross-task distillation of a two-stage detector.
 
-    ``L_total = λ_emb·L_emb + λ_pro·(L_con + L_procls) + λ_stu·L_stu`` (paper Eq. 6-7).
+    `arXiv 2212.13180 <https://arxiv.org/abs/2212.13180>`_, paper Eq. 7:
+    ``L_total = λ_emb·L_emb + λ_pro·(L_con + L_procls) + λ_stu·L_stu``.
 
-    * ``L_stu``: the student's own detection losses (RPN, every RoI stage, masks).
+    * ``L_stu``: the student's own detection losses, computed by mmdet's
+      ``TwoStageDetector.loss`` unchanged (RPN, every RoI stage, masks).
     * ``L_emb``: a pluggable feature term built from ``emb_loss`` (``CWDEmbeddingLoss``,
       ``FBODEmbeddingLoss``, ``SwinFBKDEmbeddingLoss`` or None), logged as ``loss_emb_*``.
-    * ``L_procls`` (SPEC §3.3): the student's heads on its pyramid with level
-      ``prototype_level`` replaced by ``Ô_T = Aug(PL(P5_T), P)`` (teacher path) and,
-      unless ``augment_student=False`` (the paper's "w/proto" ablation), by
-      ``Ô_S = Aug(P5_S, P)`` (student path); logged as ``loss_procls_teacher`` and
-      ``loss_procls_student``.
-    * ``L_con``: :class:`RoIConsistencyLoss` between the RoI class logits of the
-      student path and of the plain student on identical RoIs, logged as ``loss_con``.
+    * ``L_procls`` (Eq. 6): the student's RoI classifier on its pyramid with level
+      ``prototype_level`` replaced, scored on the RoI rows that read that level only
+      (:class:`PrototypePath`): by ``Ô_T = Aug(PL(P5_T), P)`` (teacher path, logged as
+      ``loss_procls_teacher``) and by ``Ô_S = Aug(P5_S, P)`` (student path,
+      ``loss_procls_student``). With ``feature_augmentation=None`` (the paper's
+      "w/proto" ablation) the teacher path feeds ``PL(P5_T)`` itself and there is no
+      student path and no ``L_con``.
+    * ``L_con`` (Eq. 6): ``con_loss`` (:class:`RoIConsistencyLoss`) between the class
+      logits of the student path and of the plain student on the same rows, logged as
+      ``loss_con``.
 
     The teacher is frozen: built from ``teacher``, loaded from ``teacher_ckpt``
     (strictly unless ``teacher_strict=False``), ``requires_grad=False``, always in
@@ -48,11 +57,12 @@ class ProCKD(BaseAlgorithm):
             ``teacher_strict=False`` (a random teacher is never used by accident).
         emb_loss (dict, optional): config of the ``L_emb`` term.
         prototype_level (int): index of the FPN output replaced (3 = P5).
-        num_prototypes (int): n, the number of prototypes.
-        lambda_emb, lambda_pro, lambda_stu (float): weights of Eq. 7.
-        tau_con (float): temperature of ``L_con``.
-        detach_target (bool): ``L_con`` treats the augmented logits as a fixed target.
-        augment_student (bool): False for the "w/proto" ablation (no Ô_S, no L_con).
+        prototype_learning (dict): config of the prototype module (Eq. 1-2);
+            ``in_channels`` defaults to the neck width.
+        feature_augmentation (dict, optional): config of the augmentation module
+            (Eq. 3-4); None for the "w/proto" ablation.
+        con_loss (dict): config of ``L_con``.
+        lambda_emb, lambda_pro, lambda_stu (float): weights of Eq. 7, each ≥ 0.
     """
 
     def __init__(self,
@@ -62,15 +72,18 @@ class ProCKD(BaseAlgorithm):
                  teacher_strict: bool = True,
                  emb_loss: Optional[Dict] = None,
                  prototype_level: int = 3,
-                 num_prototypes: int = 72,
+                 prototype_learning: Dict = PROTOTYPE_LEARNING,
+                 feature_augmentation: Optional[Dict] = FEATURE_AUGMENTATION,
+                 con_loss: Dict = CON_LOSS,
                  lambda_emb: float = 1.0,
                  lambda_pro: float = 1.0,
                  lambda_stu: float = 1.0,
-                 tau_con: float = 1.0,
-                 detach_target: bool = True,
-                 augment_student: bool = True,
                  data_preprocessor: Optional[Union[Dict, torch.nn.Module]] = None,
                  init_cfg: Optional[Dict] = None) -> None:
+        for name, value in (('lambda_emb', lambda_emb), ('lambda_pro', lambda_pro),
+                            ('lambda_stu', lambda_stu)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise InputError(f'ProCKD: {name} must be a number >= 0, got {value!r}')
         super().__init__(resolve_model_cfg(architecture), data_preprocessor, init_cfg)
         teacher = resolve_model_cfg(teacher)
         self.teacher = MODELS.build(teacher) if isinstance(teacher, dict) else teacher
@@ -87,15 +100,22 @@ class ProCKD(BaseAlgorithm):
         self.emb_loss = MODELS.build(emb_loss) if emb_loss else None
         if self.emb_loss is not None:
             self.emb_loss.attach(self.student, self.teacher)
+        self.student_feats = ModuleOutputsRecorder('neck' if self.student.with_neck
+                                                   else 'backbone')
+        self.student_feats.initialize(self.student)
 
         self.prototype_level = prototype_level
-        self.augment_student = augment_student
+        self.path = None
         if lambda_pro > 0:
             channels = self._check_prototype_level(prototype_level)
-            self.prototype_learning = PrototypeLearning(channels, num_prototypes)
-            self.feature_augmentation = FeatureAugmentation(channels)
-            self.con_loss = RoIConsistencyLoss(tau_con, detach_target)
-        self.heads = LevelReplacedHeads(self.student, prototype_level)
+            self.prototype_learning = MODELS.build({'in_channels': channels,
+                                                    **prototype_learning})
+            self.feature_augmentation = MODELS.build(
+                {'in_channels': channels, **feature_augmentation}) \
+                if feature_augmentation else None
+            self.con_loss = MODELS.build(copy.deepcopy(con_loss)) \
+                if feature_augmentation else None
+            self.path = PrototypePath(self.student, prototype_level)
 
     @property
     def student(self):
@@ -107,9 +127,10 @@ class ProCKD(BaseAlgorithm):
         for name, det in (('student', self.student), ('teacher', self.teacher)):
             neck = getattr(det, 'neck', None)
             num_outs = getattr(neck, 'num_outs', None)
-            if num_outs is not None and level >= num_outs:
-                raise InputError(f'ProCKD: prototype_level={level} but the {name} neck has '
-                                 f'{num_outs} outputs')
+            if isinstance(level, bool) or not isinstance(level, int) or level < 0 \
+                    or (num_outs is not None and level >= num_outs):
+                raise InputError(f'ProCKD: prototype_level={level!r} must be an index of the '
+                                 f'{name} neck outputs, in [0, {num_outs})')
             widths[name] = getattr(neck, 'out_channels', None)
         if widths['student'] != widths['teacher']:
             raise InputError(f'ProCKD: the prototype path needs equal widths on FPN level '
@@ -126,38 +147,36 @@ class ProCKD(BaseAlgorithm):
     def loss(self, batch_inputs: Tensor, data_samples: List) -> Dict[str, Tensor]:
         with torch.no_grad():
             teacher_feats = self.teacher.extract_feat(batch_inputs)
-        student_feats = self.student.extract_feat(batch_inputs)
-
-        replacements = []
-        if self.lambda_pro > 0:
-            prototypes = self.prototype_learning.prototypes
-            level = self.prototype_level
-            o_pro = self.prototype_learning(teacher_feats[level])
-            replacements.append(self.feature_augmentation(o_pro, prototypes))
-            if self.augment_student:
-                replacements.append(self.feature_augmentation(student_feats[level], prototypes))
-        plain, paths = self.heads(student_feats, replacements, data_samples)
+        with self.student_feats, \
+                (self.path.plain_pass() if self.path is not None else nullcontext()):
+            student_losses = self.student.loss(batch_inputs, data_samples)
+        student_feats = self.student_feats.get_record_data()
 
         losses = {k: _scale(v, self.lambda_stu) if 'loss' in k else v
-                  for k, v in plain.losses.items()}
+                  for k, v in student_losses.items()}
         if self.emb_loss is not None and self.lambda_emb > 0:
             for name, value in self.emb_loss(student_feats, teacher_feats).items():
                 losses[name] = self.lambda_emb * value
-        if paths:
-            losses['loss_procls_teacher'] = self.lambda_pro * _sum_losses(paths[0].losses)
-        if len(paths) > 1:
-            losses['loss_procls_student'] = self.lambda_pro * _sum_losses(paths[1].losses)
-            losses['loss_con'] = self.lambda_pro * self.con_loss(paths[1].cls_scores,
-                                                                 plain.cls_scores)
+        if self.path is not None:
+            losses.update(self._prototype_losses(student_feats, teacher_feats))
         return losses
+
+    def _prototype_losses(self, student_feats, teacher_feats) -> Dict[str, Tensor]:
+        """``λ_pro · L_pro`` on the level rows (paper Eq. 6)."""
+        level, path = self.prototype_level, self.path
+        o_pro = self.prototype_learning(teacher_feats[level])
+        if self.feature_augmentation is None:  # "w/proto": the prototype module alone
+            return dict(loss_procls_teacher=self.lambda_pro * path.cls_loss(
+                path.logits(student_feats, o_pro)))
+        prototypes = self.prototype_learning.prototypes
+        teacher_path = path.logits(student_feats, self.feature_augmentation(o_pro, prototypes))
+        student_path = path.logits(student_feats,
+                                   self.feature_augmentation(student_feats[level], prototypes))
+        return dict(loss_procls_teacher=self.lambda_pro * path.cls_loss(teacher_path),
+                    loss_procls_student=self.lambda_pro * path.cls_loss(student_path),
+                    loss_con=self.lambda_pro * path.con_loss(self.con_loss, student_path))
 
 
 def _scale(value, weight: float):
     """Scale a loss that mmdet may return per level (a list) or as one tensor."""
     return [v * weight for v in value] if isinstance(value, (list, tuple)) else value * weight
-
-
-def _sum_losses(losses: Dict[str, Tensor]) -> Tensor:
-    """Sum of the loss terms, as mmengine's ``parse_losses`` adds them."""
-    return sum(sum(v) if isinstance(v, (list, tuple)) else v
-               for k, v in losses.items() if 'loss' in k)

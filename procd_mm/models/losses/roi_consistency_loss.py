@@ -1,4 +1,4 @@
-"""``L_con``: consistency between RoI class distributions (paper Eq. 6, SPEC §3.3)."""
+"""``L_con``: consistency between RoI class distributions (paper Eq. 6)."""
 from typing import Sequence
 
 import torch.nn.functional as F
@@ -11,10 +11,13 @@ from torch import Tensor
 class RoIConsistencyLoss(BaseModule):
     """KL divergence between the prototype-augmented and the plain RoI class distributions.
 
+    Paper Eq. 6, `arXiv 2212.13180 <https://arxiv.org/abs/2212.13180>`_.
+
     ``L_con = Σ_stages τ² · KL(softmax(y_con / τ) ‖ softmax(y_stu / τ))``, averaged over
-    the RoIs of each stage. ``y_con`` are the logits of the student path (student
-    features augmented with the prototypes), ``y_stu`` those of the plain student,
-    both on identical sampled RoIs. With ``detach_target`` (default) ``y_con`` is the
+    the RoI rows of each stage (0 for a stage without rows). ``y_con`` are the logits
+    of the student path (student features augmented with the prototypes), ``y_stu``
+    those of the plain student, both on identical sampled RoIs: the rows that read
+    the replaced FPN level (docs/method.md). With ``detach_target`` (default) ``y_con`` is the
     fixed target, so ``L_con`` pulls the student toward the augmented prediction and
     gives no gradient to the prototype or augmentation modules. Softmax and KL are
     computed in float32.
@@ -47,5 +50,5 @@ class RoIConsistencyLoss(BaseModule):
             target = F.log_softmax(y_con.float() / self.tau, dim=1)
             pred = F.log_softmax(y_stu.float() / self.tau, dim=1)
             kl = F.kl_div(pred, target, reduction='none', log_target=True).sum(1)
-            total = total + kl.mean() * self.tau ** 2
+            total = total + kl.sum() / max(kl.numel(), 1) * self.tau ** 2
         return self.loss_weight * total

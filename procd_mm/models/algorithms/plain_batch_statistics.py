@@ -1,0 +1,98 @@
+"""Batch-norm statistics of the plain pass, reused by the prototype path's head passes.
+
+The prototype path re-runs the student's RoI heads on a few RoI rows (those that
+read the replaced FPN level). Heads of the paper's students normalise with
+BatchNorm / SyncBN (4conv1fc). Run as a batch of their own in train mode, those
+rows would be normalised with their own statistics, update the running
+statistics a second time, and (SyncBN) start collectives that ranks without such
+rows never join. Instead, a path pass normalises its rows with the statistics of
+the plain pass, as if the rows had been swapped inside the plain batch, taken as
+constants: nothing is updated, no collective is started, and no gradient
+reaches the student's backbone through the statistics (docs/method.md,
+"Normalisation in the path passes").
+"""
+from contextlib import contextmanager
+from typing import Dict, Tuple
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+def batch_statistics(x: Tensor, norm: _BatchNorm) -> Tuple[Tensor, Tensor]:
+    """Detached (mean, biased variance) per channel that ``norm`` normalises ``x`` with.
+
+    For a ``SyncBatchNorm`` in a distributed run these are the statistics over the
+    batches of all ranks of its process group (one all-reduce, made by every rank
+    because the plain pass runs on every rank).
+    """
+    x = x.detach().float()
+    dims = [0] + list(range(2, x.dim()))
+    var, mean = torch.var_mean(x, dims, correction=0)
+    group = getattr(norm, 'process_group', None) or (dist.group.WORLD if dist.is_initialized()
+                                                     else None)
+    if isinstance(norm, nn.SyncBatchNorm) and group is not None \
+            and dist.get_world_size(group) > 1:
+        count = x.new_tensor([x.numel() / x.shape[1]])
+        moments = torch.cat([mean * count, (var + mean * mean) * count, count])
+        dist.all_reduce(moments, group=group)
+        channels = mean.numel()
+        total = moments[-1]
+        mean = moments[:channels] / total
+        var = (moments[channels:2 * channels] / total - mean * mean).clamp_(min=0)
+    return mean, var
+
+
+class PlainBatchStatistics:
+    """Capture the batch statistics of every BatchNorm layer below ``module``; replay them.
+
+    ``with stats.capture():`` around the plain forward pass records, per layer,
+    the statistics it normalised with. ``with stats.replay():`` around a path pass
+    makes each layer normalise with those, as fixed constants, without updating
+    its running statistics and without communication. Layers in eval mode keep
+    using their running statistics in both.
+    """
+
+    def __init__(self, module: nn.Module):
+        self.norms = [m for m in module.modules() if isinstance(m, _BatchNorm)]
+        self.stats: Dict[nn.Module, Tuple[Tensor, Tensor]] = {}
+
+    @contextmanager
+    def capture(self):
+        self.stats.clear()
+        handles = [norm.register_forward_pre_hook(self._record) for norm in self.norms]
+        try:
+            yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _record(self, norm: _BatchNorm, args) -> None:
+        if norm.training or norm.running_mean is None:
+            self.stats[norm] = batch_statistics(args[0], norm)
+
+    @contextmanager
+    def replay(self):
+        for norm in self.norms:
+            norm.forward = self._normaliser(norm)
+        try:
+            yield self
+        finally:
+            for norm in self.norms:
+                del norm.forward  # the instance attribute; the class's forward is back
+
+    def _normaliser(self, norm: _BatchNorm):
+        def forward(x: Tensor) -> Tensor:
+            if norm in self.stats:
+                mean, var = self.stats[norm]
+            elif not norm.training and norm.running_mean is not None:
+                mean, var = norm.running_mean, norm.running_var
+            else:
+                raise RuntimeError(f'{type(norm).__name__} ran in a path pass but not in the '
+                                   'plain pass: its batch statistics were not captured')
+            # statistics stay in float32, as batch norm keeps them under autocast
+            return F.batch_norm(x, mean, var, norm.weight, norm.bias, training=False,
+                                momentum=0., eps=norm.eps)
+        return forward
