@@ -84,6 +84,8 @@ def setup_distributed(cfg: Config, launcher: str) -> None:
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
     wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+    if wrapper['type'] == 'MMDistributedDataParallel':  # SyncBN on CPU: CPUSyncBatchNorm
+        wrapper['type'] = 'CPUDistributedDataParallel'
     wrapper.setdefault('broadcast_buffers', False)
     wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
     wrapper['device_ids'] = None

@@ -20,11 +20,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..layers import CPUSyncBatchNorm
+
 
 def batch_statistics(x: Tensor, norm: _BatchNorm) -> Tuple[Tensor, Tensor]:
     """Detached (mean, biased variance) per channel that ``norm`` normalises ``x`` with.
 
-    For a ``SyncBatchNorm`` in a distributed run these are the statistics over the
+    For a synchronised batch norm in a distributed run these are the statistics over the
     batches of all ranks of its process group (one all-reduce, made by every rank
     because the plain pass runs on every rank).
     """
@@ -33,7 +35,7 @@ def batch_statistics(x: Tensor, norm: _BatchNorm) -> Tuple[Tensor, Tensor]:
     var, mean = torch.var_mean(x, dims, correction=0)
     group = getattr(norm, 'process_group', None) or (dist.group.WORLD if dist.is_initialized()
                                                      else None)
-    if isinstance(norm, nn.SyncBatchNorm) and group is not None \
+    if isinstance(norm, (nn.SyncBatchNorm, CPUSyncBatchNorm)) and group is not None \
             and dist.get_world_size(group) > 1:
         count = x.new_tensor([x.numel() / x.shape[1]])
         moments = torch.cat([mean * count, (var + mean * mean) * count, count])
@@ -56,11 +58,14 @@ class PlainBatchStatistics:
     """
 
     def __init__(self, module: nn.Module):
-        self.norms = [m for m in module.modules() if isinstance(m, _BatchNorm)]
+        self.module = module
+        self.norms = []
         self.stats: Dict[nn.Module, Tuple[Tensor, Tensor]] = {}
 
     @contextmanager
     def capture(self):
+        # found anew each time: layers may be replaced after build (SyncBN -> CPUSyncBatchNorm)
+        self.norms = [m for m in self.module.modules() if isinstance(m, _BatchNorm)]
         self.stats.clear()
         handles = [norm.register_forward_pre_hook(self._record) for norm in self.norms]
         try:
