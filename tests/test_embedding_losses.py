@@ -244,6 +244,49 @@ def test_swin_fbkd_records_shapes_and_computes_eq5():
         loss((), ())  # records are consumed by the previous call
 
 
+def _attn_hooks(module):
+    return len(module.attn.w_msa.attn_drop._forward_pre_hooks)
+
+
+def test_swin_fbkd_hidden_only_has_no_attention_hooks_records_or_key():
+    """attn_weight=0 (the detection rows): F^S W_h vs F^T only, gradient to blocks and W_h."""
+    student, teacher = student_teacher()
+    loss = SwinFBKDEmbeddingLoss(stage=2, student_blocks=(0, 1, 2), teacher_blocks=(2, 3, 4),
+                                 attn_weight=0.0)
+    assert loss.kinds == ('hidden', )
+    loss.attach(student, teacher)
+    s_blocks, t_blocks = student.backbone.stages[2].blocks, teacher.backbone.stages[2].blocks
+    assert len(loss._handles) == 2 * 3  # one hidden hook per paired block and role
+    assert all(_attn_hooks(b) == 0 for b in list(s_blocks) + list(t_blocks))
+    assert [len(b._forward_hooks) for b in s_blocks] == [1, 1, 1]
+    # The same pairs with the attention term register one more hook per block.
+    with_attn = SwinFBKDEmbeddingLoss(stage=2, student_blocks=(0, 1, 2), teacher_blocks=(2, 3, 4))
+    with_attn.attach(student, teacher)
+    assert [_attn_hooks(b) for b in s_blocks] == [1, 1, 1]
+    with_attn.detach()
+    assert all(_attn_hooks(b) == 0 for b in list(s_blocks) + list(t_blocks))
+
+    student_outs = run_both(student, teacher, torch.randn(2, 3, 64, 64))
+    records = loss._records
+    assert all(set(records[role]) == {'hidden'} for role in ('student', 'teacher'))
+    expected = sum(
+        F.mse_loss(loss.W_h(s), t)
+        for s, t in zip(records['student']['hidden'], records['teacher']['hidden']))
+    out = loss(student_outs, ())
+    assert set(out) == {'loss_emb_fbkd_hidden'}
+    torch.testing.assert_close(out['loss_emb_fbkd_hidden'], expected)
+    assert out['loss_emb_fbkd_hidden'] > 0
+
+    out['loss_emb_fbkd_hidden'].backward()
+    assert loss.W_h.weight.grad.abs().sum() > 0 and loss.W_h.bias.grad.abs().sum() > 0
+    for b in (0, 1, 2):  # every paired student block, through its output F^S
+        assert s_blocks[b].ffn.layers[1].weight.grad.abs().sum() > 0, b
+        assert s_blocks[b].attn.w_msa.qkv.weight.grad.abs().sum() > 0, b
+    assert all(p.grad is None for p in teacher.parameters())
+    with pytest.raises(RuntimeError, match='nothing recorded for student hidden of block 0'):
+        loss((), ())
+
+
 def test_swin_fbkd_head_average_is_what_is_compared():
     """One network as both student and teacher: equal head-averaged maps, zero attention term."""
     torch.manual_seed(0)

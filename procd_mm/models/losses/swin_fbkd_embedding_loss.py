@@ -1,4 +1,4 @@
-"""TinyBERT-style Swin block distillation (``L_emb`` kind ``fbkd``, paper Eq. 5, SPEC section 2)."""
+"""TinyBERT-style Swin block distillation (``L_emb`` kind ``fbkd``, paper Eq. 5)."""
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -29,9 +29,15 @@ class SwinFBKDEmbeddingLoss(BaseModule):
     mmdet ``SwinTransformer`` backbones. ``A_j`` is the window-attention
     probability map of the block (the input of
     ``blocks[b].attn.w_msa.attn_drop``, ``[B*nW, heads, N, N]``), averaged over
-    heads because the two backbones have different head counts (SPEC 2);
+    heads because the two backbones have different head counts;
     ``F_j`` is the block output ``[B, L, C]``; ``W_h`` is one learnable
     ``nn.Linear(student width, teacher width)`` shared by all pairs.
+
+    ``attn_weight=0`` switches the attention term off: no attention hook is
+    registered, no attention map is recorded and :meth:`forward` returns only
+    ``loss_emb_fbkd_hidden``. This is the hidden-features-only form that the
+    paper's detection experiments use ("we only distill the hidden features of
+    the backbone", paper section IV-A, with Table II).
 
     :meth:`attach` registers forward hooks on both backbones. They record
     tensors only while this module is in training mode and outside backward
@@ -46,7 +52,8 @@ class SwinFBKDEmbeddingLoss(BaseModule):
             Defaults to ``(0, 1, 2, 3, 4, 5)``.
         teacher_blocks (Sequence[int]): Teacher block indices, paired in order.
             Defaults to ``(2, 5, 8, 11, 14, 17)`` (shift parity preserved).
-        attn_weight (float): Weight of the attention term. Defaults to 1.0.
+        attn_weight (float): Weight of the attention term; 0 removes the term
+            (no hooks, no records, no loss key). Defaults to 1.0.
         hidden_weight (float): Weight of the hidden-state term. Defaults to 1.0.
         student_channels (int, optional): Student width of ``stage``; when
             omitted ``W_h`` is built by :meth:`attach` from the backbone (then
@@ -54,7 +61,8 @@ class SwinFBKDEmbeddingLoss(BaseModule):
         teacher_channels (int, optional): Teacher width of ``stage``, likewise.
         init_cfg (dict, optional): mmengine initialisation config.
 
-    Returns from :meth:`forward`: ``loss_emb_fbkd_attn``, ``loss_emb_fbkd_hidden``.
+    Returns from :meth:`forward`: ``loss_emb_fbkd_attn`` (only when
+    ``attn_weight > 0``) and ``loss_emb_fbkd_hidden``.
     """
 
     def __init__(self,
@@ -78,6 +86,7 @@ class SwinFBKDEmbeddingLoss(BaseModule):
                              f'{len(self.student_blocks)} vs {len(self.teacher_blocks)})')
         self.attn_weight = check_weight(attn_weight, 'attn_weight', OWNER)
         self.hidden_weight = check_weight(hidden_weight, 'hidden_weight', OWNER)
+        self.kinds = ('attn', 'hidden') if self.attn_weight > 0 else ('hidden', )
         for name, value in (('student_channels', student_channels),
                             ('teacher_channels', teacher_channels)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -152,9 +161,10 @@ class SwinFBKDEmbeddingLoss(BaseModule):
         self.detach()
         for role, blocks in (('student', s_blocks), ('teacher', t_blocks)):
             for j, block in enumerate(blocks):
-                self._handles.append(
-                    block.attn.w_msa.attn_drop.register_forward_pre_hook(
-                        self._make_attn_hook(role, j)))
+                if 'attn' in self.kinds:
+                    self._handles.append(
+                        block.attn.w_msa.attn_drop.register_forward_pre_hook(
+                            self._make_attn_hook(role, j)))
                 self._handles.append(
                     block.register_forward_hook(self._make_hidden_hook(role, j)))
 
@@ -168,7 +178,7 @@ class SwinFBKDEmbeddingLoss(BaseModule):
     def reset_records(self) -> None:
         """Forget recorded tensors (e.g. after a forward whose loss is not needed)."""
         n = len(self.student_blocks)
-        self._records = {role: dict(attn=[None] * n, hidden=[None] * n) for role in ROLES}
+        self._records = {role: {kind: [None] * n for kind in self.kinds} for role in ROLES}
 
     def _store(self, role: str, kind: str, j: int, value: Tensor) -> None:
         if not self.training or _in_backward_pass():
@@ -203,26 +213,30 @@ class SwinFBKDEmbeddingLoss(BaseModule):
             f'{role} {kind} of block {blocks[j]}'
             for role, blocks in (('student', self.student_blocks),
                                  ('teacher', self.teacher_blocks))
-            for kind in ('attn', 'hidden') for j, v in enumerate(records[role][kind]) if v is None
+            for kind in self.kinds for j, v in enumerate(records[role][kind]) if v is None
         ]
         if missing:
             raise RuntimeError(f'{OWNER}: nothing recorded for {", ".join(missing)}; run both '
                                f'backbones in training mode before each forward()')
+        with_attn = 'attn' in self.kinds
         attn_loss, hidden_loss = 0., 0.
         for j, (s_idx, t_idx) in enumerate(zip(self.student_blocks, self.teacher_blocks)):
-            s_attn, t_attn = records['student']['attn'][j], records['teacher']['attn'][j]
             s_hid, t_hid = records['student']['hidden'][j], records['teacher']['hidden'][j]
-            if s_attn.shape != t_attn.shape:
-                raise ValueError(f'{OWNER}: attention maps of student block {s_idx} '
-                                 f'{tuple(s_attn.shape)} and teacher block {t_idx} '
-                                 f'{tuple(t_attn.shape)} differ (same input images?)')
+            if with_attn:
+                s_attn, t_attn = records['student']['attn'][j], records['teacher']['attn'][j]
+                if s_attn.shape != t_attn.shape:
+                    raise ValueError(f'{OWNER}: attention maps of student block {s_idx} '
+                                     f'{tuple(s_attn.shape)} and teacher block {t_idx} '
+                                     f'{tuple(t_attn.shape)} differ (same input images?)')
             if s_hid.shape[:2] != t_hid.shape[:2]:
                 raise ValueError(f'{OWNER}: hidden states of student block {s_idx} '
                                  f'{tuple(s_hid.shape)} and teacher block {t_idx} '
                                  f'{tuple(t_hid.shape)} have different token counts')
             projected = self.W_h(s_hid)
             with torch.autocast(device_type=projected.device.type, enabled=False):
-                attn_loss = attn_loss + F.mse_loss(s_attn.float(), t_attn.float())
+                if with_attn:
+                    attn_loss = attn_loss + F.mse_loss(s_attn.float(), t_attn.float())
                 hidden_loss = hidden_loss + F.mse_loss(projected.float(), t_hid.float())
-        return dict(loss_emb_fbkd_attn=self.attn_weight * attn_loss,
-                    loss_emb_fbkd_hidden=self.hidden_weight * hidden_loss)
+        losses = dict(loss_emb_fbkd_attn=self.attn_weight * attn_loss) if with_attn else {}
+        losses['loss_emb_fbkd_hidden'] = self.hidden_weight * hidden_loss
+        return losses
