@@ -169,14 +169,52 @@ def test_distiller_settings_are_the_same_on_every_dataset():
     for data in SWIN_DATASETS:
         assert settings(f'procd_swin_{data}.py') == reference, data
     coco = settings('procd_x101_r50_coco.py')
-    assert coco.pop('teacher')['cfg_path'].startswith('mmdet::cascade_rcnn/cascade-mask-rcnn_x101')
+    assert coco.pop('teacher')['cfg_path'] == TABLE_VI_TEACHER
     assert coco.pop('teacher_ckpt').startswith('https://download.openmmlab.com/')
     assert coco == {k: v for k, v in reference.items() if k not in ('teacher', 'teacher_ckpt')}
+
+
+TABLE_VI_TEACHER = 'mmdet::cascade_rcnn/cascade-mask-rcnn_x101-32x4d_fpn_1x_coco.py'
+
+
+def _mmdet_metafile_entry(name: str) -> dict:
+    """``name``'s entry in the installed mmdet's ``cascade_rcnn/metafile.yml``."""
+    import mmdet
+    import yaml
+    root = osp.dirname(mmdet.__file__)
+    for configs in (osp.join(root, '.mim', 'configs'), osp.join(osp.dirname(root), 'configs')):
+        path = osp.join(configs, 'cascade_rcnn', 'metafile.yml')
+        if osp.exists(path):
+            break
+    else:
+        pytest.skip('the installed mmdet ships no cascade_rcnn/metafile.yml')
+    with open(path) as f:
+        models = yaml.safe_load(f)['Models']
+    return next(m for m in models if m['Name'] == name)
+
+
+@pytest.mark.parametrize('name', ['procd_x101_r50_coco.py', 'cwd_x101_r50_coco.py',
+                                  'fbod_x101_r50_coco.py'])
+def test_table_vi_teacher_is_the_44_3_ap_x101_32x4d_checkpoint(name):
+    """Paper Table VI's teacher row (44.3 AP) is mmdet's Cascade Mask R-CNN X-101-32x4d-FPN 1x."""
+    entry = _mmdet_metafile_entry('cascade-mask-rcnn_x101-32x4d_fpn_1x_coco')
+    box_ap = [r['Metrics']['box AP'] for r in entry['Results'] if r['Task'] == 'Object Detection']
+    assert box_ap == [44.3]
+    model = load(name).model
+    assert model.teacher == dict(cfg_path=TABLE_VI_TEACHER)
+    assert model.teacher_ckpt == entry['Weights']
+    assert model.teacher_ckpt.endswith('/cascade_mask_rcnn_x101_32x4d_fpn_1x_coco_'
+                                       '20200201-0f411b1f.pth')
+    teacher = resolve_model_cfg(model.teacher)
+    assert teacher.backbone.type == 'ResNeXt' and teacher.backbone.depth == 101
+    assert (teacher.backbone.groups, teacher.backbone.base_width) == (32, 4)
 
 
 def test_table_ii_feature_baselines():
     assert_only(diff('fbkd-procd_swin_foggy.py', 'procd_swin_foggy.py'), ('model.emb_loss.',))
     assert load('fbkd-procd_swin_foggy.py').model.emb_loss.type == 'SwinFBKDEmbeddingLoss'
+    # detection FBKD rows distil the backbone's hidden features only (paper section IV-A)
+    assert load('fbkd-procd_swin_foggy.py').model.emb_loss.attn_weight == 0.0
     assert diff('fbkd_swin_foggy.py', 'fbkd-procd_swin_foggy.py') == {
         'model.lambda_pro': (0.0, 1.0)}
     for fbod, procd in (('fbod_swin_foggy.py', 'procd_swin_foggy.py'),
