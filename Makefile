@@ -24,10 +24,10 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 demo: setup
-	$(PY) tools/demo.py
+	$(PY) -m demo
 
 lint: setup
-	$(VENV)/bin/ruff check procd_mm tools tests configs
+	$(VENV)/bin/ruff check procd_mm demo tools tests configs
 
 test: lint
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
@@ -36,7 +36,7 @@ test-slow: setup
 	$(VENV)/bin/pytest -q -m slow $(PYTEST_ARGS)
 
 bench: setup
-	$(PY) tools/benchmark/benchmark_distill.py
+	$(PY) tools/analysis/benchmark_distill.py
 
 clean-venv:
 	rm -rf $(VENV)

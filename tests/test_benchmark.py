@@ -1,4 +1,4 @@
-"""tools/benchmark/benchmark_distill.py at a tiny size: the JSON report has every field."""
+"""tools/analysis/benchmark_distill.py at a tiny size: the JSON report has every field."""
 import json
 
 from tests.conftest import run_tool
@@ -8,7 +8,7 @@ STEP_FIELDS = {'time_s', 'peak_mem_bytes', 'time_vs_floor', 'mem_vs_floor'}
 
 def test_benchmark_tiny(tmp_path):
     out = tmp_path / 'bench.json'
-    res = run_tool('tools/benchmark/benchmark_distill.py', '--height', '64', '--width', '128',
+    res = run_tool('tools/analysis/benchmark_distill.py', '--height', '64', '--width', '128',
                    '--rounds', '1', '--pl-shape', '2', '64', '8', '16', '8', '--out', str(out),
                    timeout=900)
     assert 'ProC-KD / CWD' in res.stdout
@@ -21,8 +21,11 @@ def test_benchmark_tiny(tmp_path):
         assert entry['time_s'] > 0 and entry['peak_mem_bytes'] is not None
     assert report['step']['floor']['time_vs_floor'] == 1.0
     ratio = report['procd_vs_cwd']
-    assert set(ratio) == {'time', 'memory', 'target', 'time_ok', 'memory_ok'}
+    assert set(ratio) == {'time', 'memory', 'target', 'time_ok', 'memory_ok',
+                          'level3_share_per_stage'}
     assert ratio['time'] > 0 and isinstance(ratio['time_ok'], bool)
+    assert len(ratio['level3_share_per_stage']) == 3
+    assert all(0 < share < 1 for share in ratio['level3_share_per_stage'])
     pl = report['prototype_learning']
     assert pl['shape'] == dict(B=2, D=64, H=8, W=16, n=8)
     for form in ('matmul', 'naive'):

@@ -5,8 +5,8 @@ import os.path as osp
 import cv2
 import pytest
 
-from procd_mm.demo.pipeline import DOMAINS, METHODS, DemoOptions, run_demo
-from procd_mm.demo.plots import plot_loss_curves, read_scalars
+from demo.pipeline import DOMAINS, METHODS, DemoOptions, run_demo
+from demo.plots import plot_loss_curves, read_scalars
 
 
 def _png(path):
@@ -70,7 +70,7 @@ def test_pictures(demo):
 
 def test_data_and_teacher_are_cached(demo, capsys):
     work, opts, _ = demo
-    from procd_mm.demo.pipeline import prepare_data, teacher_checkpoint
+    from demo.pipeline import prepare_data, teacher_checkpoint
     roots = prepare_data(opts)
     ckpt = teacher_checkpoint(opts, roots['source'])
     out = capsys.readouterr().out

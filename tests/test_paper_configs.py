@@ -228,7 +228,8 @@ def test_table_ii_feature_baselines():
 
 def test_table_vii_and_viii_rows():
     assert diff('ablations/procd-wproto_swin_foggy.py', 'procd_swin_foggy.py') == {
-        'model.feature_augmentation': (None, dict(type='FeatureAugmentation'))}
+        'model.feature_augmentation.type': (None, 'FeatureAugmentation')}
+    assert load('ablations/procd-wproto_swin_foggy.py').model.feature_augmentation is None
     for n in (24, 48, 96):
         assert diff(f'ablations/procd-n{n}_swin_foggy.py', 'procd_swin_foggy.py') == {
             'model.prototype_learning.num_prototypes': (n, 72)}

@@ -223,3 +223,14 @@ def test_student_losses_equal_mmdets_own(teacher_ckpt, batch):
     assert set(ours) == set(theirs)
     for key in theirs:
         assert torch.allclose(total(ours[key]), total(theirs[key]), rtol=1e-5, atol=1e-6), key
+
+
+def test_cfg_path_overrides_merge_into_the_student(teacher_ckpt):
+    """Keys beside ``cfg_path`` merge into the model read from the file (``--cfg-options
+    model.architecture.roi_head...`` reaches the student of a paper row)."""
+    model = build(teacher_ckpt, architecture=dict(
+        cfg_path='configs/synthetic/student_tiny.py',
+        roi_head=dict(bbox_roi_extractor=dict(finest_scale=28))))
+    extractor = model.student.roi_head.bbox_roi_extractor[0]
+    assert extractor.finest_scale == 28 and extractor.out_channels == 64
+    assert model.student.roi_head.bbox_head[0].num_classes == 4

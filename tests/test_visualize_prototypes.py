@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from procd_mm.demo.prototypes import load_procd, prototype_maps
+from procd_mm.visualization.prototype_maps import load_procd, prototype_maps
 from tests.conftest import REPO, run_tool
 
 CONFIG = osp.join(REPO, 'configs', 'synthetic', 'procd_tiny.py')
@@ -47,7 +47,7 @@ def test_assignment_map_is_argmax_of_assign(synthetic_root, tmp_path):
         # the image as the test pipeline feeds it: 256x128 -> P5 of 8x4 (padded to 32)
         assert (h, w) == (4, 8)
         with torch.no_grad():
-            from procd_mm.demo.prototypes import _test_pipeline
+            from procd_mm.visualization.prototype_maps import _test_pipeline
             data = _test_pipeline(cfg)(dict(img_path=image, img_id=0))
             inputs = model.data_preprocessor(dict(inputs=[data['inputs']],
                                                   data_samples=[data['data_samples']]),

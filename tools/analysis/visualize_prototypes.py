@@ -13,9 +13,7 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from procd_mm.demo.prototypes import visualize  # noqa: E402
+from procd_mm.visualization import visualize
 
 
 def main(argv=None):

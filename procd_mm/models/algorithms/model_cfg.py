@@ -16,7 +16,10 @@ def resolve_model_cfg(cfg):
     of an installed OpenMMLab package; a plain path is read relative to the
     working directory, then to this repository. The model keeps the scope of
     its config (``default_scope``), so a teacher from mmdet builds in mmdet; a
-    model config without ``_scope_`` is taken as an mmdet model.
+    model config without ``_scope_`` is taken as an mmdet model. Other keys beside
+    ``cfg_path`` are merged into the model read from the file, as mmengine merges a
+    config into its base (``architecture.roi_head.bbox_roi_extractor.finest_scale``
+    from ``--cfg-options`` reaches the student of a row).
     """
     if not isinstance(cfg, dict):
         return cfg
@@ -31,6 +34,9 @@ def resolve_model_cfg(cfg):
         if found is None:
             raise InputError(f'cfg_path not found: {path}')
         config = Config.fromfile(found)
+    overrides = {k: v for k, v in cfg.items() if k not in ('cfg_path', 'pretrained')}
+    if overrides:
+        config.merge_from_dict(dict(model=overrides))
     model = config.model
     model.setdefault('_scope_', config.get('default_scope', 'mmdet'))
     return model

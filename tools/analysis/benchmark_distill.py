@@ -1,5 +1,7 @@
 """Cost of distillation: student-only, CWD, ProC-KD, PrototypeLearning, teacher (``make bench``).
 
+    python tools/analysis/benchmark_distill.py [--size tiny|full] [--height H --width W]
+
 Three measurements, each repeated with the variants interleaved (round-robin,
 rotating the order every round) and summarised by the median:
 
@@ -8,7 +10,8 @@ rotating the order every round) and summarised by the median:
     by the student step: what any feature distillation must at least pay),
     of CWD (``ProCKD`` with ``lambda_pro=0``) and of ProC-KD, all on the same
     batch and the same student/teacher architectures; ratios to the floor and
-    ProC-KD / CWD (issue 3's target: ≤ 1.15 for time and for peak memory).
+    ProC-KD / CWD (target: ≤ 1.15 for time and for peak memory), with the share of
+    sampled RoIs that read FPN level 3 (``finest_scale`` scaled with the image).
 (b) ``PrototypeLearning.aggregate`` (matmul form ``A·Fᵀ − (A·1)⊙P``) against
     the naive residual form that materialises ``[B, n, D, HW]``, forward and
     backward, at the P5 size of a 1024×2048 image (B=2, D=256, 32×64, n=72).
@@ -45,32 +48,28 @@ TARGET_RATIO = 1.15
 
 # --------------------------------------------------------------------------- models
 def _full_size_models() -> Dict[str, dict]:
-    """Swin-T student (8 classes) and Swin-B teacher (80 classes) Cascade Mask R-CNN.
-
-    Built from mmdet's own configs (``cascade-mask-rcnn_r50_fpn`` with the Swin
-    backbones of ``mmdet::swin``), as the paper's detection setting (SPEC §1).
-    """
+    """The paper's Swin-T student (8 classes, 4conv1fc SyncBN heads) and Swin-B teacher
+    (80 classes), Cascade Mask R-CNN, from this repository's model configs."""
     from mmengine.config import Config
-    from mmengine.hub import get_config
-    base = get_config('mmdet::_base_/models/cascade-mask-rcnn_r50_fpn.py').model
-    swin_t = get_config('mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py').model.backbone
-    swin_t.init_cfg = None
-    models = {}
-    for name, dims, depths, heads, classes in (
-            ('student', 96, (2, 2, 6, 2), (3, 6, 12, 24), 8),
-            ('teacher', 128, (2, 2, 18, 2), (4, 8, 16, 32), 80)):
-        cfg = Config(dict(model=base)).model.copy()
-        cfg.backbone = dict(swin_t, embed_dims=dims, depths=depths, num_heads=heads,
-                            init_cfg=None)
-        cfg.neck.in_channels = [dims, dims * 2, dims * 4, dims * 8]
-        for head in cfg.roi_head.bbox_head:
-            head.num_classes = classes
-        cfg.roi_head.mask_head.num_classes = classes
-        models[name] = cfg.to_dict()
-    return models
+    base = osp.join(REPO, 'configs', '_base_', 'models')
+    student = Config.fromfile(osp.join(base, 'cascade_mask_rcnn_swin-t_fpn.py')).model
+    student.backbone.init_cfg = None
+    teacher = Config.fromfile(osp.join(base, 'cascade_mask_rcnn_swin-b_fpn_coco.py')).model
+    return dict(student=student.to_dict(), teacher=teacher.to_dict())
 
 
-def model_cfgs(size: str) -> Dict[str, dict]:
+def scale_finest_scale(model: dict, height: int) -> None:
+    """``finest_scale`` of the RoI extractors scaled with the image (56 at 1024 rows), so that
+    as large a share of RoIs reads each FPN level as at the paper's 1024x2048 inputs."""
+    scale = max(1, round(56 * height / 1024))
+    for key in ('bbox_roi_extractor', 'mask_roi_extractor'):
+        extractor = model['roi_head'].get(key)
+        for cfg in extractor if isinstance(extractor, list) else [extractor]:
+            if cfg is not None:
+                cfg['finest_scale'] = scale
+
+
+def model_cfgs(size: str, height: int) -> Dict[str, dict]:
     """``student``, ``teacher`` and ``procd`` (algorithm) model configs for ``size``."""
     from mmengine.config import Config
     procd = Config.fromfile(osp.join(CONFIG_DIR, 'procd_tiny.py')).model.to_dict()
@@ -80,14 +79,15 @@ def model_cfgs(size: str) -> Dict[str, dict]:
     elif size == 'full':
         full = _full_size_models()
         student, teacher = full['student'], full['teacher']
-        procd['num_prototypes'] = 72  # the paper's n
+        procd['prototype_learning'] = dict(type='PrototypeLearning', num_prototypes=72)
     else:
         raise ValueError(f'unknown model size {size!r} (tiny or full)')
+    scale_finest_scale(student, height)
     procd.update(architecture=student, teacher=teacher, teacher_ckpt=None, teacher_strict=False)
     return dict(student=student, teacher=teacher, procd=procd)
 
 
-def build_variants(size: str, device: str) -> Dict[str, dict]:
+def build_variants(size: str, height: int, device: str) -> Dict[str, dict]:
     """Every variant's trainable module and optimizer; same seed for every build."""
     from mmdet.registry import MODELS as DET_MODELS
     from mmengine.config import ConfigDict
@@ -96,7 +96,7 @@ def build_variants(size: str, device: str) -> Dict[str, dict]:
 
     import procd_mm  # noqa: F401
     init_default_scope('mmdet')
-    cfgs = model_cfgs(size)
+    cfgs = model_cfgs(size, height)
     out = {}
 
     def det(cfg):
@@ -166,7 +166,9 @@ def naive_aggregate(pl, x: torch.Tensor, assignment: torch.Tensor) -> torch.Tens
 def pl_fns(device: str, batch: int, dims: int, h: int, w: int, n: int):
     from procd_mm.models.prototype_learning import PrototypeLearning
     torch.manual_seed(0)
-    pl = PrototypeLearning(dims, n).to(device)
+    # the residual forms compared are those of Eq. 1; the NetVLAD normalisation around them
+    # is the same elementwise work for both, so it is left out here
+    pl = PrototypeLearning(dims, n, normalize=False).to(device)
     x = torch.randn(batch, dims, h, w, device=device, requires_grad=True)
 
     def run(form):
@@ -247,7 +249,7 @@ def run_measurements(args, what: str) -> dict:
     device = args.device
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    variants = build_variants(args.size, device)
+    variants = build_variants(args.size, args.height, device)
     data = make_batch(variants['student']['model'], args.batch, args.height, args.width,
                       args.num_classes, device)
     steps = {name: step_fn(name, variants[name], data) for name in STEP_VARIANTS}
@@ -255,6 +257,8 @@ def run_measurements(args, what: str) -> dict:
     pl, diff = pl_fns(device, b, d, h, w, n)
     teacher = teacher_fns(variants, data)
     out = dict(step=measure(steps, args.rounds, device, what),
+               level3_share=[rows.on_level.numel() / rows.rois.shape[0]
+                             for rows in variants['procd']['model'].path.stages],
                prototype_learning=measure(pl, args.rounds, device, what),
                teacher=measure(teacher, args.rounds, device, what), pl_max_abs_diff=diff)
     feat_shapes = [tuple(f.shape) for f in
@@ -266,7 +270,7 @@ def run_measurements(args, what: str) -> dict:
 def _child_memory(args) -> dict:
     """Run the memory measurements in a fresh interpreter with mmap-backed allocations."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536', PYTHONUNBUFFERED='1')
-    cmd = [sys.executable, '-m', 'procd_mm.demo.benchmark', '--child-memory',
+    cmd = [sys.executable, osp.abspath(__file__), '--child-memory',
            *args.argv_forward]
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     if res.returncode != 0:
@@ -313,6 +317,7 @@ def build_report(args, times: dict, memory: dict) -> dict:
                    feature_shapes=times['feature_shapes']),
         step=step,
         procd_vs_cwd=dict(time=t_ratio, memory=m_ratio, target=TARGET_RATIO,
+                          level3_share_per_stage=times['level3_share'],
                           time_ok=t_ratio is not None and t_ratio <= TARGET_RATIO,
                           memory_ok=m_ratio is not None and m_ratio <= TARGET_RATIO),
         prototype_learning=dict(shape=dict(B=b, D=d, H=h, W=w, n=n), **pl,
@@ -350,7 +355,9 @@ def format_report(r: dict) -> str:
     c = r['procd_vs_cwd']
     lines += ['', f"ProC-KD / CWD: time {_fmt(c['time'])}x ({'ok' if c['time_ok'] else 'FAILS'}"
               f" <= {c['target']}), memory {_fmt(c['memory'])}x "
-              f"({'ok' if c['memory_ok'] else 'FAILS'} <= {c['target']})", '']
+              f"({'ok' if c['memory_ok'] else 'FAILS'} <= {c['target']}); sampled RoIs on "
+              f"FPN level 3 per stage: "
+              f"{', '.join(f'{100 * v:.1f}%' for v in c['level3_share_per_stage'])}", '']
     p = r['prototype_learning']
     lines += [f"PrototypeLearning fwd+bwd at B={p['shape']['B']} D={p['shape']['D']} "
               f"{p['shape']['H']}x{p['shape']['W']} n={p['shape']['n']}: matmul "

@@ -1,16 +1,9 @@
-"""``make demo``: ProC-KD vs CWD vs student-only on synthetic data, clear and foggy.
-
-All the work is in :mod:`procd_mm.demo.pipeline`; see ``docs/demo.md``.
+"""``make demo`` (``python -m demo``): ProC-KD vs CWD vs student-only on synthetic data,
+clear and foggy. The work is in :mod:`demo.pipeline`; see ``docs/demo.md``.
 """
 import argparse
-import os
-import os.path as osp
-import sys
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from procd_mm.demo.pipeline import DemoOptions, parse_seeds, run_demo  # noqa: E402
+from .pipeline import DemoOptions, parse_seeds, run_demo
 
 
 def parse_args(argv=None):
@@ -37,7 +30,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     a = parse_args(argv)
-    os.chdir(REPO)
     opts = DemoOptions(work_dir=a.work_dir, seeds=parse_seeds(a.seeds), iters=a.iters,
                        teacher_iters=a.teacher_iters, source_train=a.source_train,
                        target_train=a.target_train, num_val=a.num_val, height=a.height,

@@ -18,6 +18,7 @@ configs, so no run pays the ~8 s import of a fresh interpreter):
 5. ``summary.json``, the per-class AP50 tables, loss curves, side-by-side
    detections and prototype maps under the work dir.
 """
+import glob
 import json
 import math
 import os
@@ -29,7 +30,9 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from procd_mm.datasets.foggy_cityscapes import foggy_file_name
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO, 'configs', 'synthetic')
 METHODS = ('student', 'cwd', 'procd')
 METHOD_NAMES = dict(student='Student', cwd='CWD', procd='ProC-KD')
@@ -282,14 +285,29 @@ def format_summary(summary: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def val_images(root: str, beta: Optional[float], count: int) -> List[str]:
+    """The first ``count`` target val images, each clear and (if ``beta``) foggy."""
+    clear = sorted(glob.glob(osp.join(root, 'leftImg8bit', 'val', '*', '*_leftImg8bit.png')))
+    out = []
+    for path in clear[:count]:
+        out.append(path)
+        if beta is not None:
+            rel = osp.relpath(path, osp.join(root, 'leftImg8bit', 'val'))
+            foggy = osp.join(root, 'leftImg8bit_foggy', 'val', foggy_file_name(rel, beta))
+            if osp.isfile(foggy):
+                out.append(foggy)
+    return out
+
+
 def run_demo(opts: DemoOptions) -> dict:
     """Run the whole demo; return the summary (also written to ``summary.json``)."""
     import torch
 
     import procd_mm  # noqa: F401  (registers datasets, metric, models)
     from procd_mm.evaluation.paper_table import format_markdown
+    from procd_mm.visualization import visualize
 
-    from . import plots, prototypes
+    from . import plots
     start = time.time()
     if opts.threads > 0:
         torch.set_num_threads(opts.threads)
@@ -336,14 +354,14 @@ def run_demo(opts: DemoOptions) -> dict:
             plots.plot_loss_curves(scalars, out, title=f'{METHOD_NAMES[method]} seed {seed}')
             pictures['loss_curves'].append(out)
     seed0 = opts.seeds[0]
-    images = prototypes.val_images(roots['target'], opts.beta, opts.num_pictures)
+    images = val_images(roots['target'], opts.beta, opts.num_pictures)
     if ('student', seed0) in runs and ('procd', seed0) in runs:
         models = [(METHOD_NAMES[m], runs[(m, seed0)]['plain']) for m in ('student', 'procd')]
         pictures['detections'] = plots.side_by_side_detections(
             osp.join(CONFIG_DIR, 'student_tiny.py'), models, images,
             osp.join(fig_dir, 'detections'), score_thr=opts.score_thr)
     if ('procd', seed0) in runs:
-        pictures['prototypes'] = prototypes.visualize(
+        pictures['prototypes'] = visualize(
             osp.join(CONFIG_DIR, 'procd_tiny.py'), runs[('procd', seed0)]['ckpt'], images,
             osp.join(fig_dir, 'prototypes'))
 

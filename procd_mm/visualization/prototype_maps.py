@@ -6,30 +6,13 @@ space, and both FPNs have the same width): ``A = assign(P5) ∈ [B, n, HW]``.
 The *assignment map* is ``argmax_n A`` (one colour per prototype); the heat
 maps show ``A`` of the few prototypes with the largest total assignment mass.
 """
-import glob
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config
-
-from procd_mm.datasets.foggy_cityscapes import foggy_file_name
-
-
-def val_images(root: str, beta: Optional[float], count: int) -> List[str]:
-    """The first ``count`` target val images, each clear and (if ``beta``) foggy."""
-    clear = sorted(glob.glob(osp.join(root, 'leftImg8bit', 'val', '*', '*_leftImg8bit.png')))
-    out = []
-    for path in clear[:count]:
-        out.append(path)
-        if beta is not None:
-            rel = osp.relpath(path, osp.join(root, 'leftImg8bit', 'val'))
-            foggy = osp.join(root, 'leftImg8bit_foggy', 'val', foggy_file_name(rel, beta))
-            if osp.isfile(foggy):
-                out.append(foggy)
-    return out
 
 
 def load_procd(config: Union[str, Config], checkpoint: str, device: str = 'cpu'):
