@@ -1,4 +1,4 @@
-"""BDD100k detection labels -> COCO JSON for the Diverse-Weather splits (SPEC §4).
+"""BDD100k detection labels -> COCO JSON for the Diverse-Weather splits (paper Sec. IV-A).
 
 BDD100k detection labels are a JSON list of per-image dicts with ``name``,
 ``attributes.weather``, ``attributes.timeofday`` and ``labels[]`` (``category``,

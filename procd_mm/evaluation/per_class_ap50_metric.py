@@ -1,4 +1,4 @@
-"""COCO bbox evaluation plus the paper's per-class AP50 row (SPEC §4)."""
+"""COCO bbox evaluation plus the paper's per-class AP50 row (paper Tables II-IV)."""
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional
 

@@ -1,4 +1,4 @@
-"""Feature augmentation module of ProC-KD (paper Eq. 3-4, SPEC section 3.2)."""
+"""Feature augmentation module of ProC-KD (paper Eq. 3-4)."""
 from typing import Optional
 
 import torch
@@ -22,7 +22,7 @@ class FeatureAugmentation(BaseModule):
     * Eq. 3: ``A = softmax_n(F_e P_e^T)``, ``A in R^{B x HW x n}``;
     * Eq. 4: ``O_aug = ReLU(phi(concat[F_e, A P]) + F_r)`` with ``phi`` a
       fully-connected layer 2D -> D; the attended feature uses the raw
-      prototypes P as SPEC 3.2 (and paper Eq. 4, ``A P_l``) state.
+      prototypes P, as paper Eq. 4 (``A P_l``) states.
 
     The output has the shape (and layout) of the input. The attention logits,
     the softmax and ``A P`` are computed in (at least) float32, also under

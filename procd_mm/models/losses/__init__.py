@@ -1,4 +1,4 @@
-"""Embedding-distillation terms ``L_emb`` (SPEC section 2), one registered class per file.
+"""Embedding-distillation terms ``L_emb`` (docs/method.md), one registered class per file.
 
 All share one interface: ``attach(student, teacher)`` once at build time (hooks,
 build-time validation), then ``forward(student_feats, teacher_feats)`` with the

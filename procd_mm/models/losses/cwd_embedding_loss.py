@@ -1,4 +1,4 @@
-"""Channel-wise distillation on the FPN outputs (``L_emb`` kind ``cwd``, SPEC section 2)."""
+"""Channel-wise distillation on the FPN outputs (``L_emb`` kind ``cwd``, docs/method.md)."""
 from typing import Dict, Optional, Sequence, Union
 
 import torch

@@ -1,4 +1,4 @@
-"""Feature-based detector distillation on FPN levels (``L_emb`` kind ``fbod``, SPEC section 2)."""
+"""Feature-based detector distillation on FPN levels (``L_emb`` kind ``fbod``, docs/method.md)."""
 from typing import Dict, Optional, Sequence, Union
 
 import torch
