@@ -1,4 +1,4 @@
-# The cross-task teacher (paper Sec. IV-A, SPEC §1): Cascade Mask R-CNN Swin-B (embed 128,
+# The cross-task teacher (paper Sec. IV-A): Cascade Mask R-CNN Swin-B (embed 128,
 # depths 2-2-18-2, heads 4-8-16-32, window 7) on COCO's 80 classes, laid out as the public
 # checkpoint cascade_mask_rcnn_swin_base_patch4_window7.pth of Swin-Transformer-Object-Detection
 # (three 4-conv-1-fc bbox heads with SyncBN, GIoU loss weight 10 on decoded boxes,
@@ -18,24 +18,5 @@ model = dict(
         init_cfg=None),
     neck=dict(in_channels=[128, 256, 512, 1024]),
     roi_head=dict(
-        bbox_head=[
-            dict(
-                type='ConvFCBBoxHead',
-                num_shared_convs=4,
-                num_shared_fcs=1,
-                in_channels=256,
-                conv_out_channels=256,
-                fc_out_channels=1024,
-                roi_feat_size=7,
-                num_classes=num_classes,
-                bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.] * 4,
-                                target_stds=stds),
-                reg_class_agnostic=False,
-                reg_decoded_bbox=True,
-                norm_cfg=dict(type='SyncBN', requires_grad=True),
-                loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-                loss_bbox=dict(type='GIoULoss', loss_weight=10.0))
-            for stds in ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1],
-                         [0.033, 0.033, 0.067, 0.067])
-        ],
+        bbox_head=[dict(head, num_classes=num_classes) for head in _base_.model.roi_head.bbox_head],
         mask_head=dict(num_classes=num_classes)))

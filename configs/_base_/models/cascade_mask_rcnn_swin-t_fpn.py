@@ -1,4 +1,4 @@
-# The student of the cross-task setting (paper Sec. IV-A, SPEC §1): Cascade Mask R-CNN with a
+# The student of the cross-task setting (paper Sec. IV-A): Cascade Mask R-CNN with a
 # Swin-T backbone (embed 96, depths 2-2-6-2, heads 3-6-12-24, window 7), initialised from
 # ImageNet Swin-T, and the head structure of the Swin-Transformer-Object-Detection model zoo
 # (three 4-conv-1-fc bbox heads with GIoU loss, class-specific regression). Cityscapes' 8 classes.
