@@ -7,8 +7,7 @@ _base_ = [
     './_base_/distillers/procd_swin-b_coco_teacher.py',
     './_base_/datasets/bdd_daytime_sunny_to_night_rainy.py',
     './_base_/schedules/sgd_36e.py',
-    'mmdet::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['procd_mm'], allow_failed_imports=False)
 
 model = dict(architecture=dict(cfg_path='configs/student_swin_bdd-night-rainy.py'))

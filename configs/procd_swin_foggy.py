@@ -6,8 +6,7 @@ _base_ = [
     './_base_/distillers/procd_swin-b_coco_teacher.py',
     './_base_/datasets/foggy_cityscapes_detection.py',
     './_base_/schedules/sgd_36e.py',
-    'mmdet::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['procd_mm'], allow_failed_imports=False)
 
 model = dict(architecture=dict(cfg_path='configs/student_swin_foggy.py'))

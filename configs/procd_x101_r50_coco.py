@@ -7,9 +7,8 @@ _base_ = [
     './_base_/distillers/procd.py',
     'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/schedules/schedule_2x.py',
-    'mmdet::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['procd_mm'], allow_failed_imports=False)
 
 model = dict(
     architecture=dict(cfg_path='configs/student_r50_coco.py'),

@@ -5,6 +5,5 @@ _base_ = [
     './_base_/models/cascade_rcnn_swin-t_fpn_bdd.py',
     './_base_/datasets/bdd_daytime_sunny_to_dusk_rainy.py',
     './_base_/schedules/sgd_36e.py',
-    'mmdet::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['procd_mm'], allow_failed_imports=False)

@@ -5,7 +5,5 @@ _base_ = [
     './_base_/models/cascade_mask_rcnn_swin-t_fpn.py',
     './_base_/datasets/foggy_cityscapes_detection.py',
     './_base_/schedules/sgd_36e.py',
-    'mmdet::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['procd_mm'], allow_failed_imports=False)
-

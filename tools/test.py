@@ -1,17 +1,23 @@
-"""Test (and evaluate) a detector or distiller checkpoint (mmdet's ``tools/test.py`` CLI)."""
+"""Test (and evaluate) a detector or distiller checkpoint (mmdet's ``tools/test.py`` CLI).
+
+The checkpoint must fit the model of the config exactly: missing, unexpected and
+mis-shaped keys are listed in one error instead of evaluating a partly random
+model. A distiller checkpoint given with a plain detector config is named as
+such, with the export command to run first (docs/reliability.md).
+"""
 import argparse
 import sys
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
-from mmengine.config import DictAction
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
+from procd_mm.engine.checkpoint_io import check_fits, is_remote, read_checkpoint
 from procd_mm.engine.launch import (
     InputError,
     build_runner,
-    check_checkpoint,
     check_data,
+    check_out_file,
     default_work_dir,
     load_config,
     set_local_rank,
@@ -30,7 +36,7 @@ def parse_args():
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--paper-table', metavar='DIR',
                         help='also write the per-class AP50 table (JSON + Markdown) to DIR')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
                         help='override config settings, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
@@ -41,7 +47,13 @@ def parse_args():
 def build_cfg(args):
     cfg = load_config(args.config, args.cfg_options)
     default_work_dir(cfg, args.config, args.work_dir)
-    check_checkpoint(args.checkpoint)
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise InputError(f'--out must be a .pkl file: {args.out}')
+        check_out_file(args.out, '--out')
+    checkpoint = None
+    if not is_remote(args.checkpoint):
+        checkpoint = read_checkpoint(args.checkpoint)
     cfg.load_from = args.checkpoint
     check_data(cfg, ('test_dataloader',))
     if args.show or args.show_dir:
@@ -49,18 +61,21 @@ def build_cfg(args):
     if args.paper_table:
         cfg.test_evaluator = dict(cfg.test_evaluator, type='PerClassAP50Metric',
                                   table_dir=args.paper_table)
-    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
-        raise InputError(f'--out must be a .pkl file: {args.out}')
-    return cfg
+    return cfg, checkpoint
 
 
 def main():
     args = parse_args()
     set_local_rank(args.local_rank)
     try:
-        cfg = build_cfg(args)
+        cfg, checkpoint = build_cfg(args)
         setup_distributed(cfg, args.launcher)
-        runner = build_runner(cfg, args.config)
+
+        def check_model(model):
+            if checkpoint is not None:
+                check_fits(model, args.checkpoint, args.config, 'checkpoint', checkpoint)
+
+        runner = build_runner(cfg, args.config, ('test',), check_model)
         if args.out is not None:
             runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
         runner.test()

@@ -1,11 +1,15 @@
-"""Train a detector or a distiller (mmdet's ``tools/train.py`` CLI, CPU-friendly)."""
-import argparse
-import sys
+"""Train a detector or a distiller (mmdet's ``tools/train.py`` CLI, CPU-friendly).
 
-from mmengine.config import DictAction
+Bad input stops before anything is written, with one line naming what is wrong
+(docs/reliability.md).
+"""
+import argparse
+import os.path as osp
+import sys
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
 from procd_mm.engine.amp import enable_amp
+from procd_mm.engine.checkpoint_io import check_fits, find_resume_checkpoint, training_checkpoint
 from procd_mm.engine.launch import (
     InputError,
     build_runner,
@@ -28,13 +32,17 @@ def parse_args():
                         help='scale the LR by the actual batch size (auto_scale_lr)')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT, or without a value from the latest '
-                        'checkpoint in the work dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        'readable checkpoint in the work dir')
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
                         help='override config settings, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
+
+
+def warn(message: str) -> None:
+    print(f'warning: {message}', file=sys.stderr, flush=True)
 
 
 def build_cfg(args):
@@ -47,9 +55,11 @@ def build_cfg(args):
             raise InputError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        latest = find_resume_checkpoint(cfg.work_dir, warn) if osp.isdir(cfg.work_dir) else None
+        # nothing to resume from: mmengine's bare --resume starts from scratch
+        cfg.resume, cfg.load_from = latest is not None, latest
     elif args.resume is not None:
-        check_checkpoint(args.resume, '--resume checkpoint')
+        training_checkpoint(args.resume, '--resume checkpoint')
         cfg.resume, cfg.load_from = True, args.resume
     elif cfg.get('load_from'):
         check_checkpoint(cfg.load_from, 'load_from checkpoint')
@@ -60,13 +70,23 @@ def build_cfg(args):
 def main():
     args = parse_args()
     set_local_rank(args.local_rank)
+    runner = None
     try:
         cfg = build_cfg(args)
         setup_distributed(cfg, args.launcher)
-        runner = build_runner(cfg, args.config)
+        check_model = None
+        if cfg.resume and cfg.load_from:
+            def check_model(model, path=cfg.load_from):
+                check_fits(model, path, args.config, '--resume checkpoint')
+        runner = build_runner(cfg, args.config, ('train', 'val'), check_model)
         runner.train()
     except (InputError, FileNotFoundError) as exc:
         sys.exit(f'error: {exc}')
+    except KeyboardInterrupt:
+        where = f' at iter {runner.iter}' if runner is not None else ''
+        print(f'interrupted{where}: the checkpoints on disk are whole; continue with --resume',
+              file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == '__main__':

@@ -4,9 +4,8 @@
 _base_ = [
     '../_base_/models/cascade_mask_rcnn_swin_tiny_synthetic.py',
     '../_base_/datasets/synthetic_cityscapes_detection.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['procd_mm'], allow_failed_imports=False)
 
 # The student's label space: disjoint from the synthetic teacher's (teacher_tiny.py).
 classes = ('person', 'rider', 'motorcycle', 'bicycle')
@@ -40,7 +39,7 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=2),
+    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=2),
     visualization=dict(type='DetVisualizationHook'))
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

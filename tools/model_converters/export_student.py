@@ -4,13 +4,14 @@
 
 The result holds only the student's weights, without the ``architecture.``
 prefix, the teacher or the distillation modules, plus the dataset meta, and loads
-strictly into the model built from the student's own config.
+strictly into the model built from the student's own config (checked before
+anything is written when ``--check-config`` is given).
 """
 import argparse
 import sys
 
 import procd_mm  # noqa: F401  (torch.load of mmengine checkpoints)
-from procd_mm.engine.launch import InputError, check_checkpoint
+from procd_mm.engine.launch import InputError, check_out_file
 from procd_mm.models.algorithms.export import export_student
 
 
@@ -22,7 +23,7 @@ def main():
                         help='student config: verify the export loads strictly into its model')
     args = parser.parse_args()
     try:
-        check_checkpoint(args.checkpoint)
+        check_out_file(args.out, 'OUT')
         kept = export_student(args.checkpoint, args.out, args.check_config)
     except InputError as exc:
         sys.exit(f'error: {exc}')

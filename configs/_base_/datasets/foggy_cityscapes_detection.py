@@ -6,7 +6,8 @@
 # also set the datasets' `beta`.
 _base_ = './cityscapes_detection.py'
 
-custom_imports = dict(imports=['procd_mm'], allow_failed_imports=False)
+# FoggyCityscapesDataset is registered by procd_mm: the full config imports it through
+# configs/_base_/default_runtime.py (custom_imports).
 beta = 0.02
 foggy_dataset_type = 'FoggyCityscapesDataset'
 

@@ -1,13 +1,17 @@
-"""Turn a distiller checkpoint into a plain checkpoint of its student (SPEC §3.4)."""
-import os
+"""Turn a distiller checkpoint into a plain checkpoint of its student (README, "export")."""
 import os.path as osp
 from typing import Optional
 
 import torch
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from procd_mm.engine.launch import InputError
+from procd_mm.engine.checkpoint_io import (
+    describe_mismatch,
+    key_mismatch,
+    read_checkpoint,
+    write_atomically,
+)
+from procd_mm.engine.launch import InputError, load_config
 
 PREFIX = 'architecture.'
 
@@ -15,30 +19,39 @@ PREFIX = 'architecture.'
 def student_state_dict(checkpoint: dict, source: str = 'checkpoint') -> dict:
     """The ``architecture.*`` entries of a distiller state dict, prefix removed."""
     state = checkpoint.get('state_dict', checkpoint)
-    student = {k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)}
+    if not isinstance(state, dict):
+        raise InputError(f'{source}: "state_dict" is not a dict of weights')
+    student = {k[len(PREFIX):]: v for k, v in state.items()
+               if isinstance(k, str) and k.startswith(PREFIX)}
     if not student:
         raise InputError(f'{source} holds no "{PREFIX}*" weights: not a distiller checkpoint')
     return student
 
 
+def check_student_fits(state: dict, src: str, check_config: str) -> None:
+    """Refuse unless ``state`` loads strictly into the model of ``check_config``."""
+    from mmdet.registry import MODELS
+    cfg = load_config(check_config)
+    if 'model' not in cfg:
+        raise InputError(f'--check-config {check_config} has no model')
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    own = MODELS.build(cfg.model).state_dict()
+    missing, unexpected, mismatched = key_mismatch(own, state)
+    if missing or unexpected or mismatched:
+        raise InputError(f'the student of {src} does not fit --check-config {check_config}: '
+                         + describe_mismatch(missing, unexpected, mismatched))
+
+
 def export_student(src: str, dst: str, check_config: Optional[str] = None) -> int:
     """Write the student of ``src`` to ``dst``; optionally check a strict load first."""
-    checkpoint = torch.load(src, map_location='cpu', weights_only=True)
+    if check_config is not None and not osp.isfile(check_config):
+        raise InputError(f'--check-config not found: {check_config}')
+    checkpoint = read_checkpoint(src, mmap=False)
     state = student_state_dict(checkpoint, src)
     if check_config:
-        from mmdet.registry import MODELS
-        cfg = Config.fromfile(check_config)
-        init_default_scope(cfg.get('default_scope', 'mmdet'))
-        model = MODELS.build(cfg.model)
-        result = model.load_state_dict(state, strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            raise InputError(f'{src} does not fit {check_config}: missing '
-                             f'{result.missing_keys[:10]}, unexpected '
-                             f'{result.unexpected_keys[:10]}')
-    meta = {k: v for k, v in checkpoint.get('meta', {}).items()
+        check_student_fits(state, src, check_config)
+    meta = checkpoint.get('meta', {}) if isinstance(checkpoint.get('meta'), dict) else {}
+    meta = {k: v for k, v in meta.items()
             if k in ('dataset_meta', 'epoch', 'iter', 'mmengine_version', 'seed')}
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    tmp = dst + '.tmp'
-    torch.save({'state_dict': state, 'meta': meta}, tmp)
-    os.replace(tmp, dst)
+    write_atomically(dst, lambda f: torch.save({'state_dict': state, 'meta': meta}, f))
     return len(state)

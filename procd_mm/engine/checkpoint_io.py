@@ -1,0 +1,228 @@
+"""Reading checkpoints with one-line errors, and writing files atomically.
+
+Every place that reads a checkpoint the user named (``--resume``, ``load_from``,
+``teacher_ckpt``, the checkpoint of ``tools/test.py``, the export tool) goes
+through :func:`read_checkpoint`: a missing, empty, truncated or refused file, or
+one that unpickles to something other than a dict, is an :class:`InputError`
+naming the file. Nothing here ever suggests ``weights_only=False``: a file that
+the allow-list of :mod:`procd_mm.compat` refuses is not loaded at all.
+"""
+import glob
+import os
+import os.path as osp
+import re
+import tempfile
+import zipfile
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+import torch
+
+from .errors import InputError
+
+REMOTE_PREFIXES = ('http://', 'https://', 's3://', 'open-mmlab://', 'torchvision://',
+                   'mmcls://', 'pavi://', 'modelzoo://')
+MAX_LISTED = 10
+
+# torch's generic advice around a refused pickle; everything else it says is the reason.
+_BOILERPLATE = ('Weights only load failed', 'Please file an issue', 'Check the documentation',
+                'WeightsUnpickler error')
+
+
+def is_remote(path: str) -> bool:
+    return str(path).startswith(REMOTE_PREFIXES)
+
+
+def _refusal_reason(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(_BOILERPLATE)
+              and 'weights_only' not in line]
+    return useful[0] if useful else type(exc).__name__
+
+
+def read_checkpoint(path: str, what: str = 'checkpoint', mmap: bool = True) -> dict:
+    """``torch.load`` a local checkpoint with ``weights_only=True``; errors name ``path``.
+
+    Raises :class:`InputError` when the file is missing, empty, truncated, refused
+    by the allow-list (a pickle that would run code or build other objects), or
+    holds something other than a dict.
+    """
+    if not osp.exists(path):
+        raise InputError(f'{what} not found: {path}')
+    if not osp.isfile(path):
+        raise InputError(f'{what} {path} is not a file')
+    if osp.getsize(path) == 0:
+        raise InputError(f'{what} {path} is empty (0 bytes)')
+    use_mmap = mmap and zipfile.is_zipfile(path)
+    try:
+        obj = torch.load(path, map_location='cpu', mmap=use_mmap, weights_only=True)
+    except Exception as exc:  # torch.load reports a bad file in many exception types
+        if 'Weights only load failed' in str(exc):
+            raise InputError(f'{what} {path} is refused: it pickles objects other than '
+                             f'tensors and plain checkpoint data ({_refusal_reason(exc)}); '
+                             'it was not loaded') from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f'{what} {path} is corrupt or truncated: {reason}') from None
+    if not isinstance(obj, dict):
+        raise InputError(f'{what} {path} is not a checkpoint: it holds a '
+                         f'{type(obj).__name__}, not a dict of weights')
+    return obj
+
+
+def state_dict_of(checkpoint: dict, path: str, what: str = 'checkpoint') -> Dict[str, object]:
+    """The weights of an mmengine checkpoint (or of a bare state dict), ``module.`` removed."""
+    state = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise InputError(f'{what} {path}: "state_dict" is not a dict of named weights')
+    if not any(torch.is_tensor(v) for v in state.values()):
+        raise InputError(f'{what} {path} holds no tensors: not a checkpoint of weights')
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+
+
+def listing(keys: Iterable[str]) -> str:
+    keys = sorted(keys)
+    more = f' ... (+{len(keys) - MAX_LISTED} more)' if len(keys) > MAX_LISTED else ''
+    return ', '.join(keys[:MAX_LISTED]) + more
+
+
+def key_mismatch(own: Dict[str, torch.Tensor], state: Dict[str, object]) -> Tuple[set, set, set]:
+    """``(missing, unexpected, 'key (ckpt shape) vs (model shape)' strings)``."""
+    missing = set(own) - set(state)
+    unexpected = set(state) - set(own)
+    mismatched = {f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}' for k, v in state.items()
+                  if k in own and hasattr(v, 'shape') and v.shape != own[k].shape}
+    return missing, unexpected, mismatched
+
+
+def describe_mismatch(missing, unexpected, mismatched, against: str = 'model') -> str:
+    parts = [f'{name} ({len(keys)}): {listing(keys)}' for name, keys in
+             (('missing keys', missing), ('unexpected keys', unexpected),
+              (f'shape mismatches (checkpoint vs {against})', mismatched)) if keys]
+    return '; '.join(parts)
+
+
+DISTILLER_PREFIXES = ('architecture.', 'teacher.')
+
+
+def is_distiller_state(state: Dict[str, object]) -> bool:
+    return any(k.startswith(DISTILLER_PREFIXES) for k in state)
+
+
+def check_fits(model: torch.nn.Module, path: str, config: str, what: str = 'checkpoint',
+               checkpoint: Optional[dict] = None) -> dict:
+    """Refuse ``path`` unless its weights load strictly into ``model`` (built from ``config``).
+
+    A distiller checkpoint (``architecture.`` / ``teacher.`` keys) given for a plain
+    detector is named as such, with the export command that turns it into one.
+    Returns the checkpoint read.
+    """
+    if checkpoint is None:
+        checkpoint = read_checkpoint(path, what)
+    state = state_dict_of(checkpoint, path, what)
+    own = model.state_dict()
+    if is_distiller_state(state) and not is_distiller_state(own):
+        raise InputError(
+            f'{what} {path} is a distiller checkpoint (architecture.*/teacher.* weights) and '
+            f'{config} is a plain detector: run tools/model_converters/export_student.py '
+            f'{path} STUDENT.pth first, or use the distiller config')
+    missing, unexpected, mismatched = key_mismatch(own, state)
+    if missing or unexpected or mismatched:
+        raise InputError(f'{what} {path} does not fit the model of {config}: '
+                         + describe_mismatch(missing, unexpected, mismatched))
+    return checkpoint
+
+
+# ------------------------------------------------------------------ resume
+
+
+_STEP = re.compile(r'(?:iter|epoch)_(\d+)\.pth$')
+
+
+def training_checkpoint(path: str, what: str = '--resume checkpoint') -> dict:
+    """Read ``path`` and check that it can be resumed (``meta`` with the position)."""
+    checkpoint = read_checkpoint(path, what)
+    meta = checkpoint.get('meta')
+    if not isinstance(meta, dict) or 'iter' not in meta or 'state_dict' not in checkpoint:
+        raise InputError(f'{what} {path} is not a training checkpoint (no meta.iter / '
+                         'state_dict); start from its weights with load_from instead')
+    return checkpoint
+
+
+def find_resume_checkpoint(work_dir: str,
+                           warn: Callable[[str], None]) -> Optional[str]:
+    """The checkpoint a bare ``--resume`` continues from, or ``None`` if there is none.
+
+    The one ``last_checkpoint`` names comes first, then the other ``iter_N.pth`` /
+    ``epoch_N.pth`` of ``work_dir``, newest step first. An unreadable one is skipped
+    with a warning; if none can be read, the error names the first one tried.
+    """
+    candidates: List[str] = []
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer, encoding='utf-8', errors='replace') as f:
+            named = f.read().strip()
+        if named:
+            candidates.append(named)
+    steps = []
+    for path in glob.glob(osp.join(glob.escape(work_dir), '*.pth')):
+        match = _STEP.search(osp.basename(path))
+        if match:
+            steps.append((int(match.group(1)), path))
+    candidates += [p for _, p in sorted(steps, reverse=True)]
+    seen, first_error = set(), None
+    for path in candidates:
+        if osp.abspath(path) in seen:
+            continue
+        seen.add(osp.abspath(path))
+        try:
+            training_checkpoint(path, 'latest checkpoint')
+        except InputError as exc:
+            first_error = first_error or exc
+            warn(f'--resume: skipping {exc}')
+            continue
+        return path
+    if first_error is not None:
+        raise InputError(f'--resume: no readable checkpoint in {work_dir} ({first_error})')
+    return None
+
+
+# ------------------------------------------------------------------ atomic writes
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(path: str, write: Callable, mode: str = 'wb') -> None:
+    """Write ``path`` through a temporary file in the same directory, then rename it.
+
+    ``os.replace`` is atomic on POSIX file systems: a reader (or a process killed
+    mid-save) sees the old file or the new one, never a partial one. The temporary
+    file is hidden and does not end in ``.pth``, so nothing mistakes it for a
+    checkpoint.
+    """
+    directory = osp.dirname(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=directory)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; keep open()'s permissions
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
