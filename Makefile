@@ -4,22 +4,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.procd-mm-setup
 SHARED_WHEELS ?= ../shared/wheels
-TORCH := torch==2.13.0
+CONSTRAINTS := requirements/cpu-constraints.txt
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-slow lint bench clean-venv
 
 setup: $(STAMP)
 
-$(STAMP): setup.py
+$(STAMP): setup.py $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install $(TORCH)
+	$(PY) -m pip install -c $(CONSTRAINTS) torch
 	# mmcv 2.1.0 builds its ops with setup.py (needs pkg_resources) against the installed torch
 	$(PY) -m pip install "setuptools<70" wheel ninja "numpy<2"
 	MMCV_WITH_OPS=1 MAX_JOBS=2 $(PY) -m pip install --no-build-isolation \
-	  $$($(PY) tools/misc/mmcv_wheel_source.py $(SHARED_WHEELS)) mmcv==2.1.0
-	$(PY) -m pip install -e ".[tests]"
+	  $$($(PY) tools/misc/mmcv_wheel_source.py $(SHARED_WHEELS)) -c $(CONSTRAINTS) mmcv
+	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[tests]"
 	$(PY) -c "import procd_mm, mmcv.ops, mmdet, mmrazor.models"
 	touch $(STAMP)
 

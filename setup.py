@@ -9,11 +9,13 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['procd_mm', 'procd_mm.*']),
     python_requires='>=3.8',
+    # ranges, so that an environment with its own torch (and mmcv built against it) keeps
+    # them; the exact CPU stack of `make setup` is requirements/cpu-constraints.txt
     install_requires=[
-        'torch==2.13.0',
-        'mmengine==0.10.7',
-        'mmcv==2.1.0',
-        'mmdet==3.3.0',
+        'torch>=2.0',
+        'mmengine>=0.7.1,<1.0.0',  # the range mmdet 3.3 accepts
+        'mmcv>=2.0.0rc4,<2.2.0',  # likewise
+        'mmdet>=3.0.0,<3.4.0',
         'mmrazor==1.0.0',
         'joblib',  # imported by mmrazor 1.0.0 but not declared by it
         'setuptools<81',  # mmengine 0.10.7 imports pkg_resources (removed in setuptools 81)

@@ -1,0 +1,94 @@
+"""The package's requirements are ranges: installing it beside another torch keeps that torch."""
+import ast
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+
+import pytest
+from packaging.requirements import Requirement
+
+from tests.conftest import REPO
+
+
+def install_requires():
+    tree = ast.parse(open(osp.join(REPO, 'setup.py'), encoding='utf-8').read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == 'install_requires':
+            return [Requirement(ast.literal_eval(item)) for item in node.value.elts]
+    raise AssertionError('setup.py has no install_requires')
+
+
+def fake_installed(site: str, name: str, version: str) -> None:
+    """The metadata pip reads of an installed distribution (no code)."""
+    info = osp.join(site, f'{name.replace("-", "_")}-{version}.dist-info')
+    os.makedirs(info)
+    with open(osp.join(info, 'METADATA'), 'w') as f:
+        f.write(f'Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n')
+    for file in ('INSTALLER', 'RECORD'):
+        open(osp.join(info, file), 'w').close()
+
+
+def isolated_pip_env() -> dict:
+    """The environment without pip settings of this machine (config files, local wheel dirs)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('PIP_')}
+    env['PIP_CONFIG_FILE'] = os.devnull
+    return env
+
+
+def copy_wheel_package(site: str) -> None:
+    import wheel
+    source = osp.dirname(osp.dirname(wheel.__file__))
+    for entry in os.listdir(source):
+        if entry == 'wheel' or (entry.startswith('wheel-') and entry.endswith('.dist-info')):
+            shutil.copytree(osp.join(source, entry), osp.join(site, entry))
+
+
+@pytest.fixture(scope='module')
+def project(tmp_path_factory):
+    """setup.py and README of this repository beside an empty ``procd_mm`` package."""
+    root = tmp_path_factory.mktemp('project')
+    for name in ('setup.py', 'README.md'):
+        shutil.copy(osp.join(REPO, name), root / name)
+    (root / 'procd_mm').mkdir()
+    (root / 'procd_mm' / '__init__.py').write_text('')
+    return root
+
+
+def dry_run(tmp_path, project, torch_version: str):
+    """``pip install --dry-run -e`` offline in a venv whose torch is ``torch_version`` and whose
+    other requirements are at this environment's versions."""
+    venv = tmp_path / 'venv'
+    subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
+    python = str(venv / 'bin' / 'python')
+    purelib = 'import sysconfig; print(sysconfig.get_paths()["purelib"])'
+    site = subprocess.run([python, '-c', purelib], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    copy_wheel_package(site)  # setuptools builds editable metadata with it (no index here)
+    present = {d.metadata['Name'].lower() for d in metadata.distributions(path=[site])}
+    for req in install_requires():
+        if req.name.lower() in present:
+            continue
+        fake_installed(site, req.name, torch_version if req.name == 'torch'
+                       else metadata.version(req.name))
+    report = tmp_path / 'report.json'
+    result = subprocess.run([python, '-m', 'pip', 'install', '--dry-run', '--no-index',
+                             '--no-build-isolation', '--report', str(report), '-e', str(project)],
+                            capture_output=True, text=True, env=isolated_pip_env())
+    return result, report
+
+
+def test_another_torch_is_kept(tmp_path, project):
+    result, report = dry_run(tmp_path, project, '2.5.1')
+    assert result.returncode == 0, result.stderr[-2000:]
+    to_install = [item['metadata']['name'] for item in json.loads(report.read_text())['install']]
+    assert to_install == ['procd-mm']
+
+
+def test_a_torch_outside_the_range_is_refused(tmp_path, project):
+    result, _ = dry_run(tmp_path, project, '1.13.1')
+    assert result.returncode != 0
+    assert 'No matching distribution found for torch>=2.0' in result.stderr, result.stderr
