@@ -1,4 +1,4 @@
-# CWD row (channel-wise distillation on all FPN levels, SPEC §2): ProC-KD without the
+# CWD row (channel-wise distillation on all FPN levels, docs/method.md): ProC-KD without the
 # prototype path (λ_pro = 0), everything else as procd_swin_bdd-night-rainy.py.
 #   tools/dist_train.sh configs/cwd_swin_bdd-night-rainy.py 8
 _base_ = './procd_swin_bdd-night-rainy.py'

@@ -1,6 +1,6 @@
 # ProC-KD row of Cityscapes (paper Table II, 62.1 mAP): the Swin-T student of
 # student_swin_cityscapes.py distilled from the frozen COCO Swin-B teacher with
-# L = λ_emb·L_cwd + λ_pro·(L_con + L_procls) + λ_stu·L_stu (paper Eq. 7, SPEC §2-3).
+# L = λ_emb·L_cwd + λ_pro·(L_con + L_procls) + λ_stu·L_stu (paper Eq. 7, docs/method.md).
 #   tools/dist_train.sh configs/procd_swin_cityscapes.py 8
 _base_ = [
     './_base_/distillers/procd_swin-b_coco_teacher.py',

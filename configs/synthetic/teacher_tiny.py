@@ -9,16 +9,7 @@ model = dict(
     backbone=dict(embed_dims=48, depths=(1, 1, 3, 1), num_heads=(2, 3, 6, 12)),
     neck=dict(in_channels=[48, 96, 192, 384]),
     roi_head=dict(
-        bbox_head=[
-            dict(type='Shared2FCBBoxHead', in_channels=64, fc_out_channels=128,
-                 roi_feat_size=7, num_classes=num_classes, reg_class_agnostic=True,
-                 bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.] * 4,
-                                 target_stds=stds),
-                 loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-                 loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0))
-            for stds in ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1],
-                         [0.033, 0.033, 0.067, 0.067])
-        ],
+        bbox_head=[dict(head, num_classes=num_classes) for head in _base_.model.roi_head.bbox_head],
         mask_head=dict(num_classes=num_classes)))
 train_dataloader = dict(dataset=dict(metainfo=dict(classes=classes)))
 val_dataloader = dict(dataset=dict(metainfo=dict(classes=classes)))

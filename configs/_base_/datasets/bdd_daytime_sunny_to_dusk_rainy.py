@@ -1,4 +1,4 @@
-# BDD100k Diverse-Weather: train Daytime-sunny, val/test Dusk-rainy (SPEC §4).
+# BDD100k Diverse-Weather: train Daytime-sunny, val/test Dusk-rainy (paper Sec. IV-A).
 # Everything but the target split is shared with the Night-rainy config; see
 # there for the converter command and how to switch to the VOC-XML release
 # (target set 'dusk_rainy/VOC2007/').

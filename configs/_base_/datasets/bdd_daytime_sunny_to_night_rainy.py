@@ -1,4 +1,4 @@
-# BDD100k Diverse-Weather: train Daytime-sunny, val/test Night-rainy (SPEC §4).
+# BDD100k Diverse-Weather: train Daytime-sunny, val/test Night-rainy (paper Sec. IV-A).
 # COCO JSON written by:
 #   python tools/dataset_converters/bdd100k_weather.py \
 #       data/bdd100k/labels/det_20/det_train.json data/bdd100k/labels/det_20/det_val.json \

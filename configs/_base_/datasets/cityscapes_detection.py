@@ -1,4 +1,4 @@
-# Cityscapes detection, the 8 instance classes (SPEC §4), as mmdet's
+# Cityscapes detection, the 8 instance classes (paper Sec. IV-A), as mmdet's
 # configs/_base_/datasets/cityscapes_detection.py: multi-scale training with the
 # long side 2048 and the short side in [800, 1024], testing at 2048x1024. The paper's
 # setting differs from mmdet's in two places: 2 images per GPU for 36 plain epochs (no

@@ -1,4 +1,4 @@
-# Cityscapes -> Foggy Cityscapes (SPEC §4): train on clear Cityscapes train,
+# Cityscapes -> Foggy Cityscapes (paper Sec. IV-A): train on clear Cityscapes train,
 # validate / test on Foggy Cityscapes val of fog level `beta` (same annotations).
 # `beta` is read once, here: a config inheriting this one that changes it must
 # also set the val/test datasets' `beta`.

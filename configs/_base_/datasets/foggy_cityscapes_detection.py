@@ -1,4 +1,4 @@
-# Foggy Cityscapes (SPEC §4): train and val/test on the foggy images of one fog
+# Foggy Cityscapes (paper Sec. IV-A): train and val/test on the foggy images of one fog
 # level, with the Cityscapes annotations.  Images under
 # data/cityscapes/leftImg8bit_foggy/<split>/<city>/<name>_leftImg8bit_foggy_beta_<beta>.png
 # (the official release, or tools/dataset_converters/foggify_cityscapes.py).
