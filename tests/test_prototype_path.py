@@ -37,7 +37,7 @@ def bn_heads(num_classes: int, channels: int, norm='BN'):
 
 
 def tiny_student(norm='BN'):
-    student = copy.deepcopy(Config.fromfile(PROCD).model.architecture)
+    student = copy.deepcopy(Config.fromfile(f'{REPO}/configs/synthetic/student_tiny.py').model)
     student.roi_head.bbox_head = bn_heads(4, 64, norm)
     return student, Config.fromfile(TEACHER_TINY).model
 
