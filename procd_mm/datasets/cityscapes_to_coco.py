@@ -11,7 +11,6 @@ to check the image size against the instance PNG.
 """
 import glob
 import json
-import os
 import os.path as osp
 from multiprocessing import Pool
 from typing import Dict, Sequence, Tuple
@@ -170,6 +169,11 @@ def convert_cityscapes(cityscapes_root: str, out_dir: str,
                        nproc: int = 1) -> Dict[str, str]:
     """Write ``instancesonly_filtered_gtFine_{split}.json`` for each split.
 
+    Everything is checked and converted before anything is written: a missing
+    root or split, or an unreadable annotation of any split, leaves ``out_dir``
+    as it was (not even created). Each file is written to a temporary file and
+    renamed, so a JSON on disk is always whole.
+
     Args:
         cityscapes_root: folder holding ``leftImg8bit/`` and ``gtFine/``.
         out_dir: where the JSON files go (created if needed).
@@ -179,14 +183,19 @@ def convert_cityscapes(cityscapes_root: str, out_dir: str,
     Returns:
         ``{split: path of the written JSON}``.
     """
+    from procd_mm.engine.checkpoint_io import write_atomically
     if nproc < 1:
         raise ValueError(f'nproc must be >= 1, got {nproc}')
-    os.makedirs(out_dir, exist_ok=True)
+    if not osp.isdir(cityscapes_root):
+        raise FileNotFoundError(f'Cityscapes root not found: {cityscapes_root}')
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise FileExistsError(f'output folder {out_dir} exists and is not a directory')
+    files = {split: collect_files(cityscapes_root, split) for split in splits}
+    cocos = {split: build_coco(_track(files[split], nproc, f'cityscapes {split}'))
+             for split in splits}
     paths = {}
-    for split in splits:
-        coco = convert_split(cityscapes_root, split, nproc)
+    for split, coco in cocos.items():
         path = osp.join(out_dir, ann_file_name(split))
-        with open(path, 'w', encoding='utf-8') as f:
-            json.dump(coco, f)
+        write_atomically(path, lambda f, coco=coco: f.write(json.dumps(coco)), 'w')
         paths[split] = path
     return paths

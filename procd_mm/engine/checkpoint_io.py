@@ -63,8 +63,8 @@ def read_checkpoint(path: str, what: str = 'checkpoint', mmap: bool = True) -> d
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f'{what} {path} is corrupt or truncated: {reason}') from None
     if not isinstance(obj, dict):
-        raise InputError(f'{what} {path} is not a checkpoint: it holds a '
-                         f'{type(obj).__name__}, not a dict of weights')
+        raise InputError(f'{what} {path} is not a checkpoint: it unpickles to '
+                         f'{type(obj).__name__}, not to a dict of weights')
     return obj
 
 

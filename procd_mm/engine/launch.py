@@ -109,8 +109,8 @@ def _check_new_key(node: dict, path: list, part: str, key: str) -> None:
     classes = _registered(obj_type) if isinstance(obj_type, str) else []
     if classes:
         if not any(_accepts(cls, part) for cls in classes):
-            raise InputError(f'--cfg-options {key}: {where} is a {obj_type}, which takes no '
-                             f'argument {part!r}{hint}')
+            raise InputError(f'--cfg-options {key}: {where} ({obj_type}) takes no argument '
+                             f'{part!r}{hint}')
     elif close:
         raise InputError(f'--cfg-options {key}: {where} has no key {part!r}{hint}')
 
@@ -363,15 +363,15 @@ def _leaf_datasets(dataset) -> Iterator:
 def _check_dataset(loader: str, dataset) -> None:
     """Classes that the annotation file lacks; images that are missing or empty."""
     for ds in _leaf_datasets(dataset):
-        coco = getattr(ds, 'coco', None)
         classes = (getattr(ds, 'metainfo', None) or {}).get('classes')
-        if coco is not None and classes and hasattr(coco, 'cats'):
-            names = [c.get('name') for c in coco.cats.values()]
+        cat_ids = getattr(ds, 'cat_ids', None)  # mmdet's CocoDataset: ids of the classes found
+        ann_file = getattr(ds, 'ann_file', None)
+        if classes and cat_ids is not None and len(cat_ids) < len(classes) and ann_file:
+            with open(ann_file, 'rb') as f:
+                names = [c.get('name') for c in json.load(f).get('categories', [])]
             absent = [c for c in classes if c not in names]
-            if absent:
-                raise InputError(f'{loader}: classes {absent} of the config are not '
-                                 f'categories of {getattr(ds, "ann_file", "the annotations")} '
-                                 f'(it has {names})')
+            raise InputError(f'{loader}: classes {absent} of the config are not categories of '
+                             f'{ann_file} (it has {names})')
         if getattr(ds, 'backend_args', None) or not getattr(ds, '_fully_initialized', True):
             continue
         for i in range(len(ds)):

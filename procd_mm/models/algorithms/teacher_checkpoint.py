@@ -23,8 +23,8 @@ def load_teacher_checkpoint(teacher: torch.nn.Module, path: str, strict: bool = 
     if is_remote(path):  # downloaded and read by mmengine (weights_only as well)
         checkpoint = _load_checkpoint(path, map_location='cpu')
         if not isinstance(checkpoint, dict):
-            raise InputError(f'teacher_ckpt {path} is not a checkpoint: it holds a '
-                             f'{type(checkpoint).__name__}, not a dict of weights')
+            raise InputError(f'teacher_ckpt {path} is not a checkpoint: it unpickles to '
+                             f'{type(checkpoint).__name__}, not to a dict of weights')
     else:
         checkpoint = read_checkpoint(path, 'teacher_ckpt', mmap=False)
     state = state_dict_of(checkpoint, path, 'teacher_ckpt')
