@@ -16,3 +16,5 @@ model = dict(
     teacher_ckpt='https://download.openmmlab.com/mmdetection/v2.0/cascade_rcnn/'
     'cascade_mask_rcnn_x101_32x4d_fpn_1x_coco/'
     'cascade_mask_rcnn_x101_32x4d_fpn_1x_coco_20200201-0f411b1f.pth')
+# Table VI reports COCO AP: keep the best checkpoint by it
+default_hooks = dict(checkpoint=dict(save_best='coco/bbox_mAP'))

@@ -6,5 +6,6 @@ _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py'
 custom_imports = dict(imports=['procd_mm'], allow_failed_imports=False)
 # the hooks of configs/_base_/default_runtime.py (this row inherits mmdet's runtime through
 # mmdet's own config): atomic checkpoints, bit-exact resume
-default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
+default_hooks = dict(
+    checkpoint=dict(type='AtomicCheckpointHook', save_best='coco/bbox_mAP', rule='greater'))
 custom_hooks = [dict(type='RNGStateHook')]

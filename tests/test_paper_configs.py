@@ -355,3 +355,16 @@ def test_distill_config_trains_one_iteration(name):
     for part in trained:
         params = list(part.parameters())
         assert not params or any(p.grad is not None for p in params), type(part).__name__
+
+
+@pytest.mark.parametrize('name', ROW_CONFIGS)
+def test_rows_evaluate_and_keep_the_best_checkpoint_by_the_papers_metric(name):
+    """Tables II-IV report per-class AP50 and their mean, Table VI COCO AP."""
+    cfg = load(name)
+    coco = name.endswith('_coco.py')
+    assert cfg.default_hooks.checkpoint.save_best == ('coco/bbox_mAP' if coco
+                                                      else 'coco/bbox_mAP_50')
+    assert cfg.default_hooks.checkpoint.rule == 'greater'
+    if not coco:
+        for key in ('val_evaluator', 'test_evaluator'):
+            assert cfg[key].type == 'PerClassAP50Metric', (name, key)

@@ -7,5 +7,7 @@
 _base_ = 'mmdet::_base_/default_runtime.py'
 
 custom_imports = dict(imports=['procd_mm'], allow_failed_imports=False)
-default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
+# keeps the best checkpoint by the paper's detection metric, AP50 (the COCO rows use AP)
+default_hooks = dict(
+    checkpoint=dict(type='AtomicCheckpointHook', save_best='coco/bbox_mAP_50', rule='greater'))
 custom_hooks = [dict(type='RNGStateHook')]

@@ -55,8 +55,9 @@ val_dataloader = dict(
         backend_args=backend_args))
 test_dataloader = val_dataloader
 
+# COCO bbox AP plus the paper's per-class AP50 table (Tables II-IV), logged at every evaluation
 val_evaluator = dict(
-    type='CocoMetric',
+    type='PerClassAP50Metric',
     ann_file=data_root + 'annotations/instancesonly_filtered_gtFine_val.json',
     metric='bbox',
     backend_args=backend_args)
