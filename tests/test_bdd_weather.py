@@ -58,6 +58,20 @@ def boxes_of(coco):
                   for a in coco['annotations'])
 
 
+def scalabel_box2d_to_bbox(x1, y1, x2, y2):
+    """BDD100k's official COCO conversion (scalabel.label.to_coco.box2d_to_bbox)."""
+    return [x1, y1, x2 - x1 + 1, y2 - y1 + 1]
+
+
+def test_boxes_follow_bdd100k_official_coco_conversion(label_file):
+    """Inclusive pixel corners: the car box 10..110 x 20..70 is 101 x 51 pixels."""
+    coco = convert([label_file], ['train/']).splits['daytime_sunny']
+    names = {c['id']: c['name'] for c in coco['categories']}
+    car = next(a for a in coco['annotations'] if names[a['category_id']] == 'car')
+    assert car['bbox'] == scalabel_box2d_to_bbox(10.0, 20.0, 110.0, 70.0)
+    assert car['area'] == 101.0 * 51.0
+
+
 def test_splits_classes_and_boxes(label_file):
     result = convert([label_file], ['train/'])
     splits = result.splits
@@ -66,17 +80,17 @@ def test_splits_classes_and_boxes(label_file):
         assert [c['name'] for c in coco['categories']] == list(CLASSES)
         assert all((i['width'], i['height']) == (1280, 720) for i in coco['images'])
     assert boxes_of(splits['daytime_sunny']) == [
-        ('train/day.jpg', 'car', [10.0, 20.0, 100.0, 50.0]),
-        ('train/day.jpg', 'person', [200.0, 100.0, 30.0, 80.0]),
+        ('train/day.jpg', 'car', [10.0, 20.0, 101.0, 51.0]),
+        ('train/day.jpg', 'person', [200.0, 100.0, 31.0, 81.0]),
     ]
     assert boxes_of(splits['night_rainy']) == [
-        ('train/nightrain.jpg', 'bike', [5.0, 5.0, 20.0, 40.0]),
-        ('train/nightrain.jpg', 'motor', [30.0, 30.0, 30.0, 30.0]),
+        ('train/nightrain.jpg', 'bike', [5.0, 5.0, 21.0, 41.0]),
+        ('train/nightrain.jpg', 'motor', [30.0, 30.0, 31.0, 31.0]),
     ]
     assert boxes_of(splits['dusk_rainy']) == [
         ('train/dusk.jpg', 'truck', [0.0, 0.0, 1280.0, 720.0])]
     assert boxes_of(splits['night_sunny']) == [
-        ('train/nightclear.jpg', 'motor', [1.0, 2.0, 2.0, 2.0])]
+        ('train/nightclear.jpg', 'motor', [1.0, 2.0, 3.0, 3.0])]
     assert result.unknown_categories == {'scooter': 1}
     assert result.dropped_categories == {'traffic sign': 1, 'drivable area': 1}
 
@@ -89,7 +103,7 @@ def test_written_split_loads_as_config_dataset(label_file, tmp_path):
     info = dataset.get_data_info(0)
     assert len(dataset) == 1 and info['img_path'] == osp.join('images', 'nightrain.jpg')
     assert [(i['bbox'], CLASSES[i['bbox_label']]) for i in info['instances']] == [
-        ([5.0, 5.0, 25.0, 45.0], 'bike'), ([30.0, 30.0, 60.0, 60.0], 'motor')]
+        ([5.0, 5.0, 26.0, 46.0], 'bike'), ([30.0, 30.0, 61.0, 61.0], 'motor')]
 
 
 @pytest.mark.parametrize('text, message', [

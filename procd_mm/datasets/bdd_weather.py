@@ -92,15 +92,21 @@ def _split_of(path: str, frame: dict, index: int) -> Optional[str]:
 
 
 def _coco_box(path: str, frame: dict, index: int, box2d) -> List[float]:
-    """Clip ``box2d`` to the image and return COCO ``[x, y, w, h]``."""
+    """Clip ``box2d`` to the image and return COCO ``[x, y, w, h]``.
+
+    BDD100k's ``box2d`` corners are inclusive pixel indices: the box covers pixels x1..x2, so
+    ``w = x2 - x1 + 1``, as BDD100k's own COCO conversion (scalabel's ``box2d_to_bbox``)
+    writes it; mmdet's ``CocoDataset`` then reads the box as ``[x1, y1, x2 + 1, y2 + 1]``.
+    Corners are clipped to the last pixel of the 1280x720 image.
+    """
     try:
         x1, y1, x2, y2 = (float(box2d[k]) for k in ('x1', 'y1', 'x2', 'y2'))
     except (TypeError, KeyError, ValueError):
         raise ValueError(f'{_where(path, frame, index)}: bad box2d {box2d!r}, '
                          'expected numbers x1, y1, x2, y2') from None
-    x1, x2 = (min(max(v, 0.0), IMAGE_WIDTH) for v in (x1, x2))
-    y1, y2 = (min(max(v, 0.0), IMAGE_HEIGHT) for v in (y1, y2))
-    return [x1, y1, x2 - x1, y2 - y1]
+    x1, x2 = (min(max(v, 0.0), IMAGE_WIDTH - 1.0) for v in (x1, x2))
+    y1, y2 = (min(max(v, 0.0), IMAGE_HEIGHT - 1.0) for v in (y1, y2))
+    return [x1, y1, x2 - x1 + 1, y2 - y1 + 1]
 
 
 def _empty_coco() -> dict:
