@@ -234,3 +234,17 @@ def test_cfg_path_overrides_merge_into_the_student(teacher_ckpt):
     extractor = model.student.roi_head.bbox_roi_extractor[0]
     assert extractor.finest_scale == 28 and extractor.out_channels == 64
     assert model.student.roi_head.bbox_head[0].num_classes == 4
+
+
+def test_cfg_path_pretrained_takes_the_metafile_checkpoint():
+    """``pretrained=True`` as in mmrazor: the checkpoint mmdet's metafile lists for the config."""
+    from procd_mm.models.algorithms.model_cfg import pretrained_checkpoint, resolve_model_cfg
+    path = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+    model = resolve_model_cfg(dict(cfg_path=path, pretrained=True))
+    expected = get_config(path, pretrained=True).model_path
+    assert expected.endswith('.pth')
+    assert model.init_cfg == dict(type='Pretrained', checkpoint=expected)
+    assert pretrained_checkpoint(model) == expected
+    assert pretrained_checkpoint(resolve_model_cfg(dict(cfg_path=path))) == ''
+    with pytest.raises(InputError, match='only configs of installed packages'):
+        resolve_model_cfg(dict(cfg_path='configs/synthetic/student_tiny.py', pretrained=True))

@@ -20,14 +20,25 @@ def resolve_model_cfg(cfg):
     ``cfg_path`` are merged into the model read from the file, as mmengine merges a
     config into its base (``architecture.roi_head.bbox_roi_extractor.finest_scale``
     from ``--cfg-options`` reaches the student of a row).
+
+    ``pretrained=True`` (as in mmrazor) takes the checkpoint that the package's
+    metafile lists for the config (``mmengine.hub.get_config(..., pretrained=True)``)
+    and sets it as the model's ``init_cfg`` (``Pretrained``); the distiller loads a
+    teacher given this way as its ``teacher_ckpt``.
     """
     if not isinstance(cfg, dict):
         return cfg
     if 'cfg_path' not in cfg or 'type' in cfg:
         return dict(cfg, _scope_=cfg.get('_scope_', 'mmdet'))
-    path = cfg['cfg_path']
+    path, pretrained = cfg['cfg_path'], cfg.get('pretrained', False)
+    if pretrained and '::' not in path:
+        raise InputError(f'cfg_path={path!r} with pretrained=True: only configs of installed '
+                         "packages ('mmdet::...') list their checkpoints; set init_cfg instead")
     if '::' in path:
-        config = get_config(path)
+        config = get_config(path, pretrained=pretrained)
+        if pretrained and not config.get('model_path'):
+            raise InputError(f'cfg_path={path!r}: the metafile lists no checkpoint for it '
+                             '(pretrained=True)')
     else:
         candidates = [path, osp.join(REPO_ROOT, path)]
         found = next((p for p in candidates if osp.isfile(p)), None)
@@ -39,4 +50,14 @@ def resolve_model_cfg(cfg):
         config.merge_from_dict(dict(model=overrides))
     model = config.model
     model.setdefault('_scope_', config.get('default_scope', 'mmdet'))
+    if pretrained:
+        model.init_cfg = dict(type='Pretrained', checkpoint=config.model_path)
     return model
+
+
+def pretrained_checkpoint(model_cfg) -> str:
+    """The checkpoint of a model resolved with ``pretrained=True`` (else an empty string)."""
+    init_cfg = model_cfg.get('init_cfg') if isinstance(model_cfg, dict) else None
+    if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+        return init_cfg.get('checkpoint', '')
+    return ''

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from procd_mm.engine.launch import InputError
 
-from .model_cfg import resolve_model_cfg
+from .model_cfg import pretrained_checkpoint, resolve_model_cfg
 from .prototype_path import PrototypePath
 from .teacher_checkpoint import load_teacher_checkpoint
 
@@ -86,6 +86,7 @@ class ProCKD(BaseAlgorithm):
                 raise InputError(f'ProCKD: {name} must be a number >= 0, got {value!r}')
         super().__init__(resolve_model_cfg(architecture), data_preprocessor, init_cfg)
         teacher = resolve_model_cfg(teacher)
+        teacher_ckpt = teacher_ckpt or pretrained_checkpoint(teacher)
         self.teacher = MODELS.build(teacher) if isinstance(teacher, dict) else teacher
         if teacher_ckpt:
             load_teacher_checkpoint(self.teacher, teacher_ckpt, strict=teacher_strict)
