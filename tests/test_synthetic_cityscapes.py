@@ -5,9 +5,11 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 
 import cv2
 import numpy as np
+import pycocotools.mask as mask_utils
 import pytest
 from cityscapesscripts.helpers.labels import name2label
 from mmdet.registry import DATASETS
@@ -118,7 +120,61 @@ def test_converter_matches_generator_ground_truth(tree):
                           for i in rec['instances'])
             assert got == want
             for a in anns:
-                assert a['iscrowd'] == 0 and all(len(p) >= 6 for p in a['segmentation'])
+                assert a['iscrowd'] == 0 and set(a['segmentation']) == {'size', 'counts'}
+
+
+def load_mmdet_converter():
+    """mmdet's own ``tools/dataset_converters/cityscapes.py`` (installed with mmdet)."""
+    import mmdet
+    path = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'dataset_converters',
+                    'cityscapes.py')
+    spec = importlib.util.spec_from_file_location('mmdet_cityscapes_converter', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def decoded(coco):
+    """{file: sorted (class, crowd, bbox, area, mask bytes)} of a COCO dict."""
+    names = {c['id']: c['name'] for c in coco['categories']}
+    files = {im['id']: im['file_name'] for im in coco['images']}
+    out = {f: [] for f in files.values()}
+    for a in coco['annotations']:
+        mask = mask_utils.decode(a['segmentation'])
+        out[files[a['image_id']]].append((names[a['category_id']], a['iscrowd'],
+                                          [round(v, 3) for v in a['bbox']], a['area'],
+                                          mask.tobytes()))
+    return {f: sorted(v) for f, v in out.items()}
+
+
+def test_converter_equals_mmdets_own_masks_and_holes_included(tree, tmp_path):
+    """Same images, classes, crowd flags, boxes, areas and exact masks as mmdet's converter,
+    on a tree where one instance has a hole (polygons of outer contours would fill it)."""
+    root = str(tmp_path / 'tree')
+    shutil.copytree(tree['root'], root)
+    inst_png = sorted(glob.glob(osp.join(root, 'gtFine', 'val', '*',
+                                         '*_gtFine_instanceIds.png')))[0]
+    inst = cv2.imread(inst_png, cv2.IMREAD_UNCHANGED)
+    ids, counts = np.unique(inst[inst >= 1000], return_counts=True)
+    inst_id = ids[counts.argmax()]
+    ys, xs = np.nonzero(inst == inst_id)
+    cy, cx = int(np.median(ys)), int(np.median(xs))
+    assert (inst[cy - 1:cy + 2, cx - 1:cx + 2] == inst_id).all()
+    inst[cy - 1:cy + 2, cx - 1:cx + 2] = 0  # a 3x3 hole inside the instance
+    cv2.imwrite(inst_png, inst)
+
+    ours = json.load(open(convert_cityscapes(root, str(tmp_path / 'ours'),
+                                             splits=('val',))['val']))
+    mmdet_tool = load_mmdet_converter()
+    files = mmdet_tool.collect_files(osp.join(root, 'leftImg8bit', 'val'),
+                                     osp.join(root, 'gtFine', 'val'))
+    theirs = mmdet_tool.cvt_annotations(mmdet_tool.collect_annotations(files),
+                                        str(tmp_path / 'mmdet.json'))
+    assert decoded(ours) == decoded(theirs)
+    holed = next(a for a in ours['annotations']
+                 if mask_utils.decode(a['segmentation'])[cy, cx] == 0
+                 and mask_utils.decode(a['segmentation'])[cy - 2, cx] == 1)
+    assert mask_utils.area(holed['segmentation']) == holed['area']
 
 
 def test_converter_parallel_equals_serial(tree, tmp_path):

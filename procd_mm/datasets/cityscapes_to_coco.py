@@ -1,25 +1,26 @@
 """Convert official Cityscapes ``gtFine`` annotations to COCO instance JSON.
 
-Follows the approach of mmdet's ``tools/dataset_converters/cityscapes.py``:
-instance masks are read from ``*_gtFine_instanceIds.png`` (ids ``>= 1000`` are
-``label_id * 1000 + k``, ids ``< 1000`` of instance classes are crowd regions),
-boxes and areas come from the mask via pycocotools.  Unlike mmdet's converter,
-categories are numbered ``1..8`` in the order of mmdet's
-``CityscapesDataset.METAINFO['classes']`` and segmentations are polygons.  The
-``*_gtFine_polygons.json`` of every image is read as well, to validate it and
-to check the image size against the instance PNG.
+Writes what mmdet's ``tools/dataset_converters/cityscapes.py`` writes: instance
+masks are read from ``*_gtFine_instanceIds.png`` (ids ``>= 1000`` are
+``label_id * 1000 + k``, ids ``< 1000`` of instance classes are crowd regions);
+each segmentation is the exact mask as COCO RLE (holes kept), boxes and areas come
+from it via pycocotools. Categories are numbered ``1..8`` in the order of mmdet's
+``CityscapesDataset.METAINFO['classes']`` (mmdet numbers them by Cityscapes label
+id; both are read by name). Beyond mmdet's converter, the ``*_gtFine_polygons.json``
+of every image is read to validate it and to check the image size against the
+instance PNG, every split is converted before anything is written, and the
+files are written atomically.
 """
 import glob
 import json
 import os.path as osp
-from multiprocessing import Pool
 from typing import Dict, Sequence, Tuple
 
 import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 from cityscapesscripts.helpers.labels import id2label, name2label
-from tqdm import tqdm
+from mmengine.utils import track_parallel_progress, track_progress
 
 #: The 8 Cityscapes instance classes, in mmdet ``CityscapesDataset`` order.
 CITYSCAPES_CLASSES = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle',
@@ -80,22 +81,6 @@ def collect_files(root: str, split: str) -> list:
     return files
 
 
-def mask_to_polygons(mask: np.ndarray) -> list:
-    """Outer contours of a binary mask as COCO polygons (flat ``[x, y, ...]`` lists).
-
-    A mask whose contours are all degenerate (fewer than 3 points) is
-    described by its bounding rectangle.
-    """
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
-                                   cv2.CHAIN_APPROX_SIMPLE)
-    polys = [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
-    if not polys:
-        ys, xs = np.nonzero(mask)
-        x0, x1, y0, y1 = float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max())
-        polys = [[x0, y0, x1, y0, x1, y1, x0, y1]]
-    return polys
-
-
 def load_img_info(files: Tuple[str, str, str]) -> dict:
     """Build the COCO image entry and its annotations for one Cityscapes image."""
     img_file, inst_file, poly_file = files
@@ -116,12 +101,14 @@ def load_img_info(files: Tuple[str, str, str]) -> dict:
             continue
         mask = np.asarray(inst_img == inst_id, dtype=np.uint8, order='F')
         rle = mask_utils.encode(mask[:, :, None])[0]
+        bbox, area = mask_utils.toBbox(rle), mask_utils.area(rle)
+        rle['counts'] = rle['counts'].decode()
         anns.append(dict(
             iscrowd=int(inst_id < 1000),
             category_id=LABEL_ID_TO_CAT_ID[label.id],
-            bbox=[float(v) for v in mask_utils.toBbox(rle)],
-            area=float(mask_utils.area(rle)),
-            segmentation=mask_to_polygons(mask)))
+            bbox=[float(v) for v in bbox],
+            area=float(area),
+            segmentation=rle))
     city = osp.basename(osp.dirname(img_file))
     return dict(file_name=f'{city}/{osp.basename(img_file)}',
                 height=int(inst_img.shape[0]), width=int(inst_img.shape[1]),
@@ -140,28 +127,16 @@ def build_coco(image_infos: Sequence[dict]) -> dict:
     return dict(images=images, annotations=annotations, categories=categories)
 
 
-def _track(files: list, nproc: int, desc: str) -> list:
-    """``load_img_info`` over ``files`` (in order) with a progress bar, in a pool if ``nproc > 1``.
-
-    The bar is closed before an error propagates, so the error starts a new line.
-    """
-    infos = []
-    with tqdm(total=len(files), desc=desc) as bar:
-        if nproc > 1:
-            with Pool(nproc) as pool:
-                for info in pool.imap(load_img_info, files):
-                    infos.append(info)
-                    bar.update()
-        else:
-            for f in files:
-                infos.append(load_img_info(f))
-                bar.update()
-    return infos
+def _track(files: list, nproc: int) -> list:
+    """``load_img_info`` over ``files`` (in order), with mmengine's progress bar."""
+    if nproc > 1:
+        return track_parallel_progress(load_img_info, files, nproc=nproc)
+    return track_progress(load_img_info, files)
 
 
 def convert_split(root: str, split: str, nproc: int = 1) -> dict:
     """Convert one split of a Cityscapes tree to a COCO dict (not written)."""
-    return build_coco(_track(collect_files(root, split), nproc, f'cityscapes {split}'))
+    return build_coco(_track(collect_files(root, split), nproc))
 
 
 def convert_cityscapes(cityscapes_root: str, out_dir: str,
@@ -191,7 +166,7 @@ def convert_cityscapes(cityscapes_root: str, out_dir: str,
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise FileExistsError(f'output folder {out_dir} exists and is not a directory')
     files = {split: collect_files(cityscapes_root, split) for split in splits}
-    cocos = {split: build_coco(_track(files[split], nproc, f'cityscapes {split}'))
+    cocos = {split: build_coco(_track(files[split], nproc))
              for split in splits}
     paths = {}
     for split, coco in cocos.items():
