@@ -3,6 +3,7 @@ import glob
 import importlib.util
 import os.path as osp
 import re
+import shutil
 
 import cv2
 import numpy as np
@@ -152,3 +153,15 @@ def test_cli_errors_are_one_line(tree, tmp_path, capsys):
     assert cli.main([str(tmp_path), '--splits', 'val']) == 1
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and osp.join(str(tmp_path), 'leftImg8bit', 'val') in err
+
+
+def test_a_missing_split_stops_before_anything_is_written(tree, tmp_path, capsys):
+    """The default ``--splits train val`` on a tree without val writes no train image."""
+    root = str(tmp_path / 'no_val')
+    shutil.copytree(tree, root, ignore=shutil.ignore_patterns('leftImg8bit_foggy'))
+    shutil.rmtree(osp.join(root, 'leftImg8bit', 'val'))
+    cli = load_cli()
+    assert cli.main([root, '--beta', '0.02']) == 1
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and osp.join(root, 'leftImg8bit', 'val') in err
+    assert not osp.exists(osp.join(root, 'leftImg8bit_foggy'))

@@ -10,12 +10,11 @@ import glob
 import json
 import os
 import os.path as osp
-from multiprocessing import Pool
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-from tqdm import tqdm
+from mmengine.utils import track_parallel_progress, track_progress
 
 from .foggy_cityscapes import CLEAR_SUFFIX, check_beta, foggy_file_name
 
@@ -227,7 +226,8 @@ def foggify_cityscapes(cityscapes_root: str, beta: float = 0.02,
     Reads ``leftImg8bit``, ``disparity`` and ``camera`` of each split and
     writes ``<out_dir>/<split>/<city>/<name>_leftImg8bit_foggy_beta_<beta>.png``
     (``out_dir`` defaults to ``<root>/leftImg8bit_foggy``), in a pool of
-    ``nproc`` processes with a progress bar.
+    ``nproc`` processes with mmengine's progress bar. The inputs of every split are
+    collected (and a missing split reported) before anything is written.
 
     Returns:
         ``{split: [written paths]}``.
@@ -236,19 +236,10 @@ def foggify_cityscapes(cityscapes_root: str, beta: float = 0.02,
     if nproc < 1:
         raise ValueError(f'nproc must be >= 1, got {nproc}')
     out_dir = out_dir or osp.join(cityscapes_root, 'leftImg8bit_foggy')
+    # every split's inputs are found before any image is written
+    jobs = {split: _collect_jobs(cityscapes_root, split, out_dir, beta) for split in splits}
     written = {}
     for split in splits:
-        jobs = _collect_jobs(cityscapes_root, split, out_dir, beta)
-        paths = []
-        with tqdm(total=len(jobs), desc=f'fog beta={beta:g} {split}') as bar:
-            if nproc > 1:
-                with Pool(nproc) as pool:
-                    for path in pool.imap(_frame_job, jobs):
-                        paths.append(path)
-                        bar.update()
-            else:
-                for job in jobs:
-                    paths.append(_frame_job(job))
-                    bar.update()
-        written[split] = paths
+        written[split] = (track_parallel_progress(_frame_job, jobs[split], nproc=nproc)
+                          if nproc > 1 else track_progress(_frame_job, jobs[split]))
     return written
