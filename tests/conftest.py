@@ -41,7 +41,7 @@ def run_tool(*args, timeout=600, env=None, check=True):
 @pytest.fixture(scope='session')
 def synthetic_root(tmp_path_factory):
     """A small synthetic Cityscapes tree with COCO annotations."""
-    from procd_mm.datasets.synthetic_cityscapes import generate_synthetic_cityscapes
+    from procd_mm.datasets.preparation.synthetic_cityscapes import generate_synthetic_cityscapes
     root = str(tmp_path_factory.mktemp('synthetic_cityscapes'))
     generate_synthetic_cityscapes(root, seed=0, num_train=8, num_val=4)
     return root

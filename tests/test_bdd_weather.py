@@ -10,8 +10,13 @@ from mmdet.datasets import CocoDataset
 from mmengine import Config
 
 import procd_mm  # noqa: F401  (registers the dataset)
-from procd_mm.datasets.bdd_weather import CLASSES, convert, load_bdd_labels, write_splits
 from procd_mm.datasets.diverse_weather_voc import DiverseWeatherVOCDataset
+from procd_mm.datasets.preparation.bdd_weather import (
+    CLASSES,
+    convert,
+    load_bdd_labels,
+    write_splits,
+)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from procd_mm.datasets.fog_synthesis import (
+from procd_mm.datasets.preparation.fog_synthesis import (
     SKY_DEPTH,
     atmospheric_light,
     disparity_to_depth,
@@ -20,7 +20,7 @@ from procd_mm.datasets.fog_synthesis import (
     guided_filter,
     transmission,
 )
-from procd_mm.datasets.synthetic_cityscapes import generate_synthetic_cityscapes
+from procd_mm.datasets.preparation.synthetic_cityscapes import generate_synthetic_cityscapes
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LIGHT = np.array([0.8, 0.82, 0.85])

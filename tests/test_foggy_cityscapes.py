@@ -8,9 +8,9 @@ from mmengine import Config
 from mmengine.registry import DefaultScope
 
 import procd_mm  # noqa: F401  (registers the dataset)
-from procd_mm.datasets.fog_synthesis import foggify_cityscapes
 from procd_mm.datasets.foggy_cityscapes import FoggyCityscapesDataset, foggy_file_name
-from procd_mm.datasets.synthetic_cityscapes import generate_synthetic_cityscapes
+from procd_mm.datasets.preparation.fog_synthesis import foggify_cityscapes
+from procd_mm.datasets.preparation.synthetic_cityscapes import generate_synthetic_cityscapes
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG_DIR = osp.join(REPO, 'configs', '_base_', 'datasets')
@@ -89,7 +89,7 @@ def test_configs_load_and_build(tree):
     assert clear.train_pipeline[2] == dict(type='RandomResize', scale=[(2048, 800), (2048, 1024)],
                                            keep_ratio=True)
     assert dict(type='Resize', scale=(2048, 1024), keep_ratio=True) in clear.test_pipeline
-    assert clear.val_evaluator.type == 'CocoMetric' and clear.val_evaluator.metric == 'bbox'
+    assert clear.val_evaluator.type == 'PerClassAP50Metric' and clear.val_evaluator.metric == 'bbox'
 
     foggy = Config.fromfile(osp.join(CFG_DIR, 'foggy_cityscapes_detection.py'))
     assert foggy.beta == 0.02  # custom_imports come with configs/_base_/default_runtime.py

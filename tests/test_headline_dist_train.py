@@ -13,8 +13,8 @@ import os.path as osp
 import pytest
 import torch
 
-from procd_mm.datasets.fog_synthesis import foggify_cityscapes
-from procd_mm.datasets.synthetic_cityscapes import generate_synthetic_cityscapes
+from procd_mm.datasets.preparation.fog_synthesis import foggify_cityscapes
+from procd_mm.datasets.preparation.synthetic_cityscapes import generate_synthetic_cityscapes
 from tests.conftest import run_tool
 from tests.test_swin_converter import official_state_dict
 

@@ -16,8 +16,8 @@ from mmdet.registry import DATASETS
 from mmengine.registry import DefaultScope
 
 import procd_mm  # noqa: F401  (registers components)
-from procd_mm.datasets.cityscapes_to_coco import CITYSCAPES_CLASSES, convert_cityscapes
-from procd_mm.datasets.synthetic_cityscapes import generate_synthetic_cityscapes
+from procd_mm.datasets.preparation.cityscapes_to_coco import CITYSCAPES_CLASSES, convert_cityscapes
+from procd_mm.datasets.preparation.synthetic_cityscapes import generate_synthetic_cityscapes
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SMALL = dict(num_train=3, num_val=2, height=64, width=128)

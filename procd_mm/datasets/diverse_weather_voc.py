@@ -11,8 +11,6 @@ from mmdet.datasets import XMLDataset
 from mmdet.registry import DATASETS
 from mmengine.fileio import list_from_file
 
-from .bdd_weather import CLASSES
-
 SHOWN_MISSING = 5
 
 
@@ -35,7 +33,7 @@ class DiverseWeatherVOCDataset(XMLDataset):
     """
 
     METAINFO = {
-        'classes': CLASSES,
+        'classes': ('bus', 'bike', 'car', 'motor', 'person', 'rider', 'truck'),
         'palette': [(0, 60, 100), (119, 11, 32), (0, 0, 142), (0, 0, 230),
                     (220, 20, 60), (255, 0, 0), (0, 0, 70)],
         'dataset_type': 'DiverseWeather',

@@ -11,7 +11,7 @@ Example (BDD100k train + val, images under data/bdd100k/images/100k/{train,val})
 import argparse
 import sys
 
-from procd_mm.datasets.bdd_weather import SPLITS, convert, write_splits
+from procd_mm.datasets.preparation.bdd_weather import SPLITS, convert, write_splits
 
 
 def parse_args(argv=None):

@@ -10,7 +10,7 @@ import json
 import os.path as osp
 import sys
 
-from procd_mm.datasets.cityscapes_to_coco import convert_cityscapes
+from procd_mm.datasets.preparation.cityscapes_to_coco import convert_cityscapes
 
 
 def parse_args(argv=None):

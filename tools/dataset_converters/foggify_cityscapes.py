@@ -8,7 +8,7 @@ Example (writes data/cityscapes/leftImg8bit_foggy/{train,val}/<city>/
 import argparse
 import sys
 
-from procd_mm.datasets.fog_synthesis import foggify_cityscapes
+from procd_mm.datasets.preparation.fog_synthesis import foggify_cityscapes
 
 
 def parse_args(argv=None):

@@ -7,7 +7,7 @@ Example:
 import argparse
 import sys
 
-from procd_mm.datasets.synthetic_cityscapes import generate_synthetic_cityscapes
+from procd_mm.datasets.preparation.synthetic_cityscapes import generate_synthetic_cityscapes
 
 
 def parse_args(argv=None):

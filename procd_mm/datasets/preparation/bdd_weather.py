@@ -13,7 +13,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import mmengine
 
-CLASSES = ('bus', 'bike', 'car', 'motor', 'person', 'rider', 'truck')
+from ..diverse_weather_voc import DiverseWeatherVOCDataset
+
+CLASSES = DiverseWeatherVOCDataset.METAINFO['classes']
 IMAGE_WIDTH, IMAGE_HEIGHT = 1280, 720
 
 # Split name -> (attributes.timeofday, attributes.weather).

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from mmengine.utils import track_parallel_progress, track_progress
 
-from .foggy_cityscapes import CLEAR_SUFFIX, check_beta, foggy_file_name
+from ..foggy_cityscapes import CLEAR_SUFFIX, check_beta, foggy_file_name
 
 #: Depth (m) given to sky-like pixels without disparity.
 SKY_DEPTH = 1000.0

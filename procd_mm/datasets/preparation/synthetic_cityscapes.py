@@ -329,7 +329,7 @@ def generate_synthetic_cityscapes(out_dir: str, seed: int = 0, num_train: int = 
     ``disparity/<split>/<city>/<name>_disparity.png`` (uint16, ``d * 256 + 1``, 0 in
     the sky and at sparse road pixels = invalid), ``camera/<split>/<city>/<name>_camera.json``
     and ``annotations/instancesonly_filtered_gtFine_<split>.json`` (via
-    :func:`~procd_mm.datasets.cityscapes_to_coco.convert_cityscapes`).
+    :func:`~procd_mm.datasets.preparation.cityscapes_to_coco.convert_cityscapes`).
     Every image asks for ``min_objects..max_objects`` objects (random classes
     are left out when they no longer fit side by side) and every class appears
     in both splits.  The same arguments always give byte-identical files.
