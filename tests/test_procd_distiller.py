@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 from mmrazor.registry import MODELS
 
 import procd_mm  # noqa: F401
-from procd_mm.engine.launch import InputError
+from procd_mm.utils import InputError
 from tests.conftest import REPO
 from tests.conftest import TEACHER_TINY as TEACHER
 

@@ -10,9 +10,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
-from procd_mm.engine.launch import InputError
 from procd_mm.models.algorithms.teacher_checkpoint import load_teacher_checkpoint
 from procd_mm.models.converters import convert_swin_official
+from procd_mm.utils import InputError
 from tests.conftest import REPO, run_tool
 
 TEACHER_CFG = osp.join(REPO, 'configs/_base_/models/cascade_mask_rcnn_swin-b_fpn_coco.py')

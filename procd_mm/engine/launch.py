@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
 
-from .errors import InputError
+from ..utils import InputError
 
 __all__ = ['InputError', 'parse_cfg_options', 'load_config', 'check_checkpoint', 'check_data',
            'check_out_file', 'setup_distributed', 'default_work_dir', 'build_runner',

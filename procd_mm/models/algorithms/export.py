@@ -11,7 +11,8 @@ from procd_mm.engine.checkpoint_io import (
     read_checkpoint,
     write_atomically,
 )
-from procd_mm.engine.launch import InputError, load_config
+from procd_mm.engine.launch import load_config
+from procd_mm.utils import InputError
 
 PREFIX = 'architecture.'
 

@@ -4,7 +4,7 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.hub import get_config
 
-from procd_mm.engine.launch import InputError
+from procd_mm.utils import InputError
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 

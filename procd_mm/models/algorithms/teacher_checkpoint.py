@@ -9,7 +9,7 @@ from procd_mm.engine.checkpoint_io import (
     read_checkpoint,
     state_dict_of,
 )
-from procd_mm.engine.launch import InputError
+from procd_mm.utils import InputError
 
 
 def load_teacher_checkpoint(teacher: torch.nn.Module, path: str, strict: bool = True) -> None:

@@ -1,4 +1,4 @@
-"""The error type of bad user input (re-exported by :mod:`procd_mm.engine.launch`)."""
+"""The error type of bad user input, shared by the models, the engine and the tools."""
 
 
 class InputError(Exception):
