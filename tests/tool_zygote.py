@@ -54,6 +54,9 @@ def _child(request: dict) -> None:
         script = request['argv'][0]
         sys.argv = list(request['argv'])
         sys.path[0] = osp.dirname(osp.abspath(script))
+        for extra in reversed(request['env'].get('PYTHONPATH', '').split(os.pathsep)):
+            if extra:  # PYTHONPATH as the interpreter would have read it at start
+                sys.path.insert(1, extra)
         try:
             runpy.run_path(script, run_name='__main__')
             code = 0

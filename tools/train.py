@@ -70,7 +70,7 @@ def build_cfg(args):
 def main():
     args = parse_args()
     set_local_rank(args.local_rank)
-    runner = None
+    cfg = None
     try:
         cfg = build_cfg(args)
         setup_distributed(cfg, args.launcher)
@@ -83,8 +83,8 @@ def main():
     except (InputError, FileNotFoundError) as exc:
         sys.exit(f'error: {exc}')
     except KeyboardInterrupt:
-        where = f' at iter {runner.iter}' if runner is not None else ''
-        print(f'interrupted{where}: the checkpoints on disk are whole; continue with --resume',
+        where = f' in {cfg.work_dir}' if cfg is not None else ''
+        print(f'interrupted (SIGINT): the checkpoints{where} are whole; continue with --resume',
               file=sys.stderr)
         sys.exit(130)
 

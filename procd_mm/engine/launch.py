@@ -454,8 +454,8 @@ def build_runner(cfg: Config, config_path: str, loops: Sequence[str] = ('train',
     runner_cls = RUNNERS.get(runner_type) if isinstance(runner_type, str) else None
     if runner_cls is None:
         raise InputError(f'runner_type={runner_type!r}: unknown runner type')
-    _check_registered_types(cfg)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
+    _check_registered_types(cfg)
     launcher = cfg.get('launcher', 'none')
     if launcher != 'none' and not dist.is_initialized():
         from mmengine.dist import init_dist
