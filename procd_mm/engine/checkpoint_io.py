@@ -118,7 +118,8 @@ def check_fits(model: torch.nn.Module, path: str, config: str, what: str = 'chec
     if checkpoint is None:
         checkpoint = read_checkpoint(path, what)
     state = state_dict_of(checkpoint, path, what)
-    own = model.state_dict()
+    own = {k[len('module.'):] if k.startswith('module.') else k: v  # a TTA model's wrapped module
+           for k, v in model.state_dict().items()}
     if is_distiller_state(state) and not is_distiller_state(own):
         raise InputError(
             f'{what} {path} is a distiller checkpoint (architecture.*/teacher.* weights) and '
