@@ -6,10 +6,13 @@ model. A distiller checkpoint given with a plain detector config is named as
 such, with the export command to run first (docs/reliability.md).
 """
 import argparse
+import copy
 import sys
+import warnings
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
+from mmengine.config import ConfigDict
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
 from procd_mm.engine.checkpoint_io import check_fits, is_remote, read_checkpoint
@@ -34,6 +37,7 @@ def parse_args():
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir', help='save painted images under work_dir/timestamp/DIR')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument('--tta', action='store_true', help='test-time augmentation (flip)')
     parser.add_argument('--paper-table', metavar='DIR',
                         help='also write the per-class AP50 table (JSON + Markdown) to DIR')
     parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
@@ -59,9 +63,48 @@ def build_cfg(args):
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.paper_table:
-        cfg.test_evaluator = dict(cfg.test_evaluator, type='PerClassAP50Metric',
-                                  table_dir=args.paper_table)
+        cfg.test_evaluator = paper_table_evaluators(cfg.test_evaluator, args.paper_table)
+    if args.tta:
+        enable_tta(cfg)
     return cfg, checkpoint
+
+
+def paper_table_evaluators(evaluators, table_dir: str):
+    """``test_evaluator`` (one dict or a list) with its COCO bbox metrics as PerClassAP50Metric."""
+    is_list = isinstance(evaluators, (list, tuple))
+    out = [dict(e, type='PerClassAP50Metric', table_dir=table_dir)
+           if e.get('type') in ('CocoMetric', 'PerClassAP50Metric') else e
+           for e in (evaluators if is_list else [evaluators])]
+    if all(e.get('type') != 'PerClassAP50Metric' for e in out):
+        raise InputError('--paper-table needs a CocoMetric in test_evaluator, found '
+                         f'{[e.get("type") for e in out]}')
+    return out if is_list else out[0]
+
+
+def enable_tta(cfg) -> None:
+    """mmdet's ``--tta``: wrap the model in ``tta_model`` and test with ``tta_pipeline``,
+    defaulting (with a warning) to mmdet's horizontal-flip TTA as mmdet's tools do.
+    mmdet's ``DetTTAModel`` merges boxes only, so a model with a mask head is refused."""
+    if (cfg.model.get('roi_head') or {}).get('mask_head') is not None:
+        raise InputError('--tta: mmdet\'s DetTTAModel merges boxes only and this model has a '
+                         'mask head; add --cfg-options model.roi_head.mask_head=None '
+                         'model.roi_head.mask_roi_extractor=None to test its boxes with TTA')
+    if 'tta_model' not in cfg:
+        warnings.warn('Cannot find ``tta_model`` in config, we will set it as default.')
+        cfg.tta_model = dict(type='DetTTAModel', tta_cfg=dict(
+            nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+    if 'tta_pipeline' not in cfg:
+        warnings.warn('Cannot find ``tta_pipeline`` in config, we will set it as default.')
+        data_cfg = cfg.test_dataloader.dataset
+        while 'dataset' in data_cfg:
+            data_cfg = data_cfg['dataset']
+        cfg.tta_pipeline = copy.deepcopy(data_cfg.pipeline)
+        cfg.tta_pipeline[-1] = dict(type='TestTimeAug', transforms=[
+            [dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
+            [dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                                   'scale_factor', 'flip', 'flip_direction'))]])
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
 
 
 def main():
@@ -72,8 +115,9 @@ def main():
         setup_distributed(cfg, args.launcher)
 
         def check_model(model):
-            if checkpoint is not None:
-                check_fits(model, args.checkpoint, args.config, 'checkpoint', checkpoint)
+            if checkpoint is not None:  # with --tta the checkpoint is the wrapped model's
+                check_fits(model.module if args.tta else model, args.checkpoint, args.config,
+                           'checkpoint', checkpoint)
 
         runner = build_runner(cfg, args.config, ('test',), check_model)
         if args.out is not None:
