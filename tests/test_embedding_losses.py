@@ -198,10 +198,12 @@ def student_teacher(teacher_window=7):
     return student, teacher
 
 
-def run_both(student, teacher, images):
-    with torch.no_grad():
+def run_both(loss, student, teacher, images):
+    """The teacher under no_grad, then the student, each inside its recording context."""
+    with torch.no_grad(), loss.teacher_recording():
         teacher.backbone(images)
-    return student.backbone(images)
+    with loss.student_recording():
+        return student.backbone(images)
 
 
 def test_swin_fbkd_records_shapes_and_computes_eq5():
@@ -211,9 +213,9 @@ def test_swin_fbkd_records_shapes_and_computes_eq5():
     loss.attach(student, teacher)
     assert (loss.W_h.in_features, loss.W_h.out_features) == (128, 192)
     images = torch.randn(2, 3, 64, 64)
-    student_outs = run_both(student, teacher, images)
+    student_outs = run_both(loss, student, teacher, images)
 
-    records = loss._records
+    records = loss.records()
     # Stage 2 of a 64x64 image is 4x4 tokens, padded to one 7x7 window per image.
     for role, width in (('student', 128), ('teacher', 192)):
         for attn, hidden in zip(records[role]['attn'], records[role]['hidden']):
@@ -244,11 +246,31 @@ def test_swin_fbkd_records_shapes_and_computes_eq5():
         loss((), ())  # records are consumed by the previous call
 
 
-def _attn_hooks(module):
-    return len(module.attn.w_msa.attn_drop._forward_pre_hooks)
+def _attn_hooks(block):
+    return len(block.attn.w_msa.attn_drop._forward_hooks)
 
 
-def test_swin_fbkd_hidden_only_has_no_attention_hooks_records_or_key():
+def test_swin_fbkd_uses_mmrazor_recorders_and_no_private_torch_api():
+    import inspect
+
+    from mmrazor.models.task_modules import ModuleInputsRecorder, ModuleOutputsRecorder
+
+    import procd_mm.models.losses.swin_fbkd_embedding_loss as module
+    assert '_current_graph_task_id' not in inspect.getsource(module)
+    loss = SwinFBKDEmbeddingLoss(stage=2, student_blocks=(0, 1), teacher_blocks=(2, 3))
+    for manager in loss.recorder_managers():
+        recorders = manager.recorders
+        assert sorted(recorders) == ['attn0', 'attn1', 'hidden0', 'hidden1']
+        assert type(recorders['attn0']) is ModuleInputsRecorder
+        assert type(recorders['hidden1']) is ModuleOutputsRecorder
+    student_sources = [r.source for r in loss.recorder_managers()[0].recorders.values()]
+    assert 'backbone.stages.2.blocks.1.attn.w_msa.attn_drop' in student_sources
+    assert 'backbone.stages.2.blocks.0' in student_sources
+    assert 'backbone.stages.2.blocks.3' in [
+        r.source for r in loss.recorder_managers()[1].recorders.values()]
+
+
+def test_swin_fbkd_hidden_only_has_no_attention_recorders_records_or_key():
     """attn_weight=0 (the detection rows): F^S W_h vs F^T only, gradient to blocks and W_h."""
     student, teacher = student_teacher()
     loss = SwinFBKDEmbeddingLoss(stage=2, student_blocks=(0, 1, 2), teacher_blocks=(2, 3, 4),
@@ -256,18 +278,20 @@ def test_swin_fbkd_hidden_only_has_no_attention_hooks_records_or_key():
     assert loss.kinds == ('hidden', )
     loss.attach(student, teacher)
     s_blocks, t_blocks = student.backbone.stages[2].blocks, teacher.backbone.stages[2].blocks
-    assert len(loss._handles) == 2 * 3  # one hidden hook per paired block and role
+    assert all(sorted(m.recorders) == ['hidden0', 'hidden1', 'hidden2']
+               for m in loss.recorder_managers())
     assert all(_attn_hooks(b) == 0 for b in list(s_blocks) + list(t_blocks))
     assert [len(b._forward_hooks) for b in s_blocks] == [1, 1, 1]
-    # The same pairs with the attention term register one more hook per block.
+    # The same pairs with the attention term record attn_drop's input too; its recorders
+    # stay idle while only `loss` records.
     with_attn = SwinFBKDEmbeddingLoss(stage=2, student_blocks=(0, 1, 2), teacher_blocks=(2, 3, 4))
     with_attn.attach(student, teacher)
     assert [_attn_hooks(b) for b in s_blocks] == [1, 1, 1]
-    with_attn.detach()
-    assert all(_attn_hooks(b) == 0 for b in list(s_blocks) + list(t_blocks))
 
-    student_outs = run_both(student, teacher, torch.randn(2, 3, 64, 64))
-    records = loss._records
+    student_outs = run_both(loss, student, teacher, torch.randn(2, 3, 64, 64))
+    assert all(v is None for role in with_attn.records().values() for values in role.values()
+               for v in values)
+    records = loss.records()
     assert all(set(records[role]) == {'hidden'} for role in ('student', 'teacher'))
     expected = sum(
         F.mse_loss(loss.W_h(s), t)
@@ -292,26 +316,54 @@ def test_swin_fbkd_head_average_is_what_is_compared():
     torch.manual_seed(0)
     net = FakeDetector(backbone=tiny_swin(32, (1, 1, 3, 1), (1, 2, 4, 8)))
     loss = SwinFBKDEmbeddingLoss(student_blocks=(0, 1), teacher_blocks=(0, 1))
-    loss.attach(net, net)  # each hook stores for both roles; teacher copies detached
-    net.backbone(torch.randn(1, 3, 64, 64))
+    loss.attach(net, net)  # each role's recorders record only inside that role's context
+    net.eval()  # no dropout / drop path: both passes compute the same maps
+    images = torch.randn(1, 3, 64, 64)
+    run_both(loss, net, net, images)
+    records = loss.records()
+    assert all(x.requires_grad for x in records['student']['attn'])
+    assert not any(x.requires_grad for x in records['teacher']['attn'])
     out = loss((), ())
     torch.testing.assert_close(out['loss_emb_fbkd_attn'], torch.zeros(()))
 
 
-def test_swin_fbkd_does_not_record_in_eval_mode_or_without_attach():
+def test_swin_fbkd_records_only_inside_its_contexts():
+    """Not outside the contexts, not without attach, not during a checkpoint recompute."""
     student, teacher = student_teacher()
+    student.backbone = SwinTransformer(embed_dims=32, depths=(1, 1, 3, 1), num_heads=(1, 2, 4, 8),
+                                       window_size=7, drop_path_rate=0.0, pretrain_img_size=64,
+                                       with_cp=True)
     loss = SwinFBKDEmbeddingLoss(student_blocks=(0, ), teacher_blocks=(2, ))
     with pytest.raises(RuntimeError, match=r'call attach\(student, teacher\) before forward'):
         loss((), ())
+    with pytest.raises(RuntimeError, match=r'call attach\(student, teacher\) before recording'):
+        with loss.student_recording():
+            pass
     loss.attach(student, teacher)
-    loss.eval()
-    run_both(student, teacher, torch.randn(1, 3, 64, 64))
-    with pytest.raises(RuntimeError, match='nothing recorded'):
+    with pytest.raises(RuntimeError, match='already attached'):
+        loss.attach(student, teacher)
+
+    images = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        teacher.backbone(images)
+    student.backbone(images)  # training forward, but outside the contexts
+    with pytest.raises(RuntimeError, match='nothing recorded for student attn of block 0'):
         loss((), ())
-    loss.detach()
-    loss.train()
-    run_both(student, teacher, torch.randn(1, 3, 64, 64))
-    assert loss._records['student']['hidden'] == [None]
+
+    outs = run_both(loss, student, teacher, images)
+    s_recorders = loss.recorder_managers()[0].recorders
+    assert [len(s_recorders[k].data_buffer) for k in ('attn0', 'hidden0')] == [1, 1]
+    # The backward pass recomputes the checkpointed blocks (attn_drop runs again): unrecorded.
+    attn_drop = student.backbone.stages[2].blocks[0].attn.w_msa.attn_drop
+    calls = []
+    handle = attn_drop.register_forward_hook(lambda *args: calls.append(1))
+    sum(o.sum() for o in outs).backward(retain_graph=True)
+    handle.remove()
+    assert calls == [1]  # the recompute happened
+    assert [len(s_recorders[k].data_buffer) for k in ('attn0', 'hidden0')] == [1, 1]
+    out = loss(outs, ())
+    assert set(out) == {'loss_emb_fbkd_attn', 'loss_emb_fbkd_hidden'}
+    assert all(torch.isfinite(v) for v in out.values())
 
 
 def test_swin_fbkd_build_time_errors():

@@ -146,9 +146,11 @@ class ProCKD(BaseAlgorithm):
         return self
 
     def loss(self, batch_inputs: Tensor, data_samples: List) -> Dict[str, Tensor]:
-        with torch.no_grad():
+        # L_emb terms built on recorders record only inside these contexts (nullcontext else)
+        emb_loss = self.emb_loss if self.lambda_emb > 0 else None
+        with torch.no_grad(), getattr(emb_loss, 'teacher_recording', nullcontext)():
             teacher_feats = self.teacher.extract_feat(batch_inputs)
-        with self.student_feats, \
+        with self.student_feats, getattr(emb_loss, 'student_recording', nullcontext)(), \
                 (self.path.plain_pass() if self.path is not None else nullcontext()):
             student_losses = self.student.loss(batch_inputs, data_samples)
         student_feats = self.student_feats.get_record_data()

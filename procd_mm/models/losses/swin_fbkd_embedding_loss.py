@@ -1,29 +1,27 @@
 """TinyBERT-style Swin block distillation (``L_emb`` kind ``fbkd``, paper Eq. 5)."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
+from mmrazor.models.task_modules import RecorderManager
 from mmrazor.registry import MODELS
 from torch import Tensor
 
+from ._recording import RecordingMixin, build_recorder_manager
 from ._utils import as_index_tuple, check_weight
 
 OWNER = 'SwinFBKDEmbeddingLoss'
 ROLES = ('student', 'teacher')
 
 
-def _in_backward_pass() -> bool:
-    """True while autograd runs a backward pass (e.g. a checkpoint recompute)."""
-    task_id = getattr(torch._C, '_current_graph_task_id', None)
-    return task_id is not None and task_id() != -1
-
-
 @MODELS.register_module()
-class SwinFBKDEmbeddingLoss(BaseModule):
+class SwinFBKDEmbeddingLoss(RecordingMixin, BaseModule):
     """Attention-map and hidden-state distillation between Swin backbones (paper Eq. 5).
 
+    `arXiv 2212.13180 <https://arxiv.org/abs/2212.13180>`_, Eq. 5, after TinyBERT
+    (`arXiv 1909.10351 <https://arxiv.org/abs/1909.10351>`_):
     ``L_emb = sum_j MSE(mean_h A^S_j, mean_h A^T_j) + sum_j MSE(F^S_j W_h, F^T_j)``
     over the selected (student block, teacher block) pairs j of one stage of
     mmdet ``SwinTransformer`` backbones. ``A_j`` is the window-attention
@@ -33,15 +31,21 @@ class SwinFBKDEmbeddingLoss(BaseModule):
     ``F_j`` is the block output ``[B, L, C]``; ``W_h`` is one learnable
     ``nn.Linear(student width, teacher width)`` shared by all pairs.
 
-    ``attn_weight=0`` switches the attention term off: no attention hook is
-    registered, no attention map is recorded and :meth:`forward` returns only
-    ``loss_emb_fbkd_hidden``. This is the hidden-features-only form that the
-    paper's detection experiments use ("we only distill the hidden features of
-    the backbone", paper section IV-A, with Table II).
+    ``attn_weight=0`` switches the attention term off: no attention recorder is
+    built (no hook on ``attn_drop``), no attention map is recorded and
+    :meth:`forward` returns only ``loss_emb_fbkd_hidden``. This is the
+    hidden-features-only form that the paper's detection experiments use ("we
+    only distill the hidden features of the backbone", paper section IV-A,
+    with Table II).
 
-    :meth:`attach` registers forward hooks on both backbones. They record
-    tensors only while this module is in training mode and outside backward
-    passes (gradient-checkpoint recomputation is ignored); teacher tensors are
+    The tensors come from mmrazor recorders, which :meth:`attach` registers on
+    both backbones: per pair j, a ``ModuleOutputsRecorder`` on the block
+    (``hidden{j}``) and, with the attention term, a ``ModuleInputsRecorder``
+    on its ``attn.w_msa.attn_drop`` (``attn{j}``). They record only inside
+    :meth:`student_recording` / :meth:`teacher_recording`, which ``ProCKD``
+    opens around the student's forward and the teacher's ``extract_feat``, so
+    nothing is recorded in evaluation or when a gradient-checkpointed block
+    recomputes its forward during the backward pass; teacher records are
     detached. :meth:`forward` consumes and clears the records; the FPN
     features it receives (shared ``L_emb`` interface) are not used. The MSEs
     are computed in float32.
@@ -53,7 +57,7 @@ class SwinFBKDEmbeddingLoss(BaseModule):
         teacher_blocks (Sequence[int]): Teacher block indices, paired in order.
             Defaults to ``(2, 5, 8, 11, 14, 17)`` (shift parity preserved).
         attn_weight (float): Weight of the attention term; 0 removes the term
-            (no hooks, no records, no loss key). Defaults to 1.0.
+            (no attention recorders, no records, no loss key). Defaults to 1.0.
         hidden_weight (float): Weight of the hidden-state term. Defaults to 1.0.
         student_channels (int, optional): Student width of ``stage``; when
             omitted ``W_h`` is built by :meth:`attach` from the backbone (then
@@ -98,9 +102,20 @@ class SwinFBKDEmbeddingLoss(BaseModule):
         self.W_h: Optional[nn.Linear] = None
         if student_channels is not None:
             self.W_h = nn.Linear(student_channels, teacher_channels)
-        self._handles: List = []
-        self._records: Dict[str, Dict[str, List[Optional[Tensor]]]] = {}
-        self.reset_records()
+        self._recorders = tuple(
+            build_recorder_manager({
+                f'{kind}{j}': dict(type='ModuleInputs' if kind == 'attn' else 'ModuleOutputs',
+                                   source=self._source(kind, block))
+                for j, block in enumerate(blocks) for kind in self.kinds
+            }) for blocks in (self.student_blocks, self.teacher_blocks))
+
+    def _source(self, kind: str, block: int) -> str:
+        """The recorded module, named from the detector."""
+        name = f'backbone.stages.{self.stage}.blocks.{block}'
+        return f'{name}.attn.w_msa.attn_drop' if kind == 'attn' else name
+
+    def recorder_managers(self) -> Tuple[RecorderManager, RecorderManager]:
+        return self._recorders
 
     # ------------------------------------------------------------------ build
     def _blocks(self, detector: nn.Module, role: str, indices: Sequence[int]) -> List[nn.Module]:
@@ -133,7 +148,7 @@ class SwinFBKDEmbeddingLoss(BaseModule):
         return out
 
     def attach(self, student: nn.Module, teacher: nn.Module) -> None:
-        """Validate the block pairs and register the recording hooks (replacing old ones)."""
+        """Validate the block pairs and register the recorders on both backbones (once)."""
         s_blocks = self._blocks(student, 'student', self.student_blocks)
         t_blocks = self._blocks(teacher, 'teacher', self.teacher_blocks)
         for sb, tb, s_idx, t_idx in zip(s_blocks, t_blocks, self.student_blocks,
@@ -158,57 +173,39 @@ class SwinFBKDEmbeddingLoss(BaseModule):
                              f'{self.W_h.out_features} but stage {self.stage} widths are student '
                              f'{s_width}, teacher {t_width}')
 
-        self.detach()
-        for role, blocks in (('student', s_blocks), ('teacher', t_blocks)):
-            for j, block in enumerate(blocks):
-                if 'attn' in self.kinds:
-                    self._handles.append(
-                        block.attn.w_msa.attn_drop.register_forward_pre_hook(
-                            self._make_attn_hook(role, j)))
-                self._handles.append(
-                    block.register_forward_hook(self._make_hidden_hook(role, j)))
+        self._initialize_recorders(student, teacher)
 
-    def detach(self) -> None:
-        """Remove the hooks installed by :meth:`attach` and drop any records."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-        self.reset_records()
+    def records(self) -> Dict[str, Dict[str, List[Optional[Tensor]]]]:
+        """``{role: {kind: [tensor or None per pair]}}``; attention maps averaged over heads.
 
-    def reset_records(self) -> None:
-        """Forget recorded tensors (e.g. after a forward whose loss is not needed)."""
-        n = len(self.student_blocks)
-        self._records = {role: {kind: [None] * n for kind in self.kinds} for role in ROLES}
-
-    def _store(self, role: str, kind: str, j: int, value: Tensor) -> None:
-        if not self.training or _in_backward_pass():
-            return
-        if role == 'teacher':
-            value = value.detach()
-        self._records[role][kind][j] = value
-
-    def _make_attn_hook(self, role: str, j: int):
-
-        def hook(module, args):
-            self._store(role, 'attn', j, args[0].mean(dim=1))
-
-        return hook
-
-    def _make_hidden_hook(self, role: str, j: int):
-
-        def hook(module, args, output):
-            self._store(role, 'hidden', j, output)
-
-        return hook
+        ``hidden``: the block output ``[B, L, C]``; ``attn``: the input of ``attn_drop``,
+        ``[B*nW, heads, N, N]``, as ``[B*nW, N, N]``. The first record of the current
+        recording context; None where nothing was recorded.
+        """
+        out = {}
+        for role, manager in zip(ROLES, self.recorder_managers()):
+            out[role] = {}
+            for kind in self.kinds:
+                values = []
+                for j in range(len(self.student_blocks)):
+                    recorder = manager.get_recorder(f'{kind}{j}')
+                    if not recorder.data_buffer:
+                        values.append(None)
+                    elif kind == 'attn':  # ModuleInputs: the argument tuple of attn_drop
+                        values.append(recorder.get_record_data(0, 0).mean(dim=1))
+                    else:
+                        values.append(recorder.get_record_data(0))
+                out[role][kind] = values
+        return out
 
     # --------------------------------------------------------------- forward
     def forward(self, student_feats: Sequence[Tensor] = (),
                 teacher_feats: Sequence[Tensor] = ()) -> Dict[str, Tensor]:
         """Eq. 5 from the recorded tensors; FPN inputs are ignored. Clears the records."""
-        records = self._records
-        self.reset_records()
-        if self.W_h is None or not self._handles:
+        if self.W_h is None or not self._attached:
             raise RuntimeError(f'{OWNER}: call attach(student, teacher) before forward()')
+        records = self.records()
+        self.reset_records()
         missing = [
             f'{role} {kind} of block {blocks[j]}'
             for role, blocks in (('student', self.student_blocks),
@@ -216,8 +213,9 @@ class SwinFBKDEmbeddingLoss(BaseModule):
             for kind in self.kinds for j, v in enumerate(records[role][kind]) if v is None
         ]
         if missing:
-            raise RuntimeError(f'{OWNER}: nothing recorded for {", ".join(missing)}; run both '
-                               f'backbones in training mode before each forward()')
+            raise RuntimeError(f'{OWNER}: nothing recorded for {", ".join(missing)}; run the '
+                               f'teacher inside teacher_recording() and the student inside '
+                               f'student_recording() before each forward()')
         with_attn = 'attn' in self.kinds
         attn_loss, hidden_loss = 0., 0.
         for j, (s_idx, t_idx) in enumerate(zip(self.student_blocks, self.teacher_blocks)):
