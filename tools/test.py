@@ -15,7 +15,6 @@ from mmdet.evaluation import DumpDetResults
 from mmengine.config import ConfigDict
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
-from procd_mm.engine.checkpoint_io import check_fits, is_remote, read_checkpoint
 from procd_mm.engine.launch import (
     InputError,
     build_runner,
@@ -26,6 +25,7 @@ from procd_mm.engine.launch import (
     set_local_rank,
     setup_distributed,
 )
+from procd_mm.utils.checkpoint_io import check_fits, is_remote, read_checkpoint
 
 
 def parse_args():

@@ -9,7 +9,6 @@ import sys
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
 from procd_mm.engine.amp import enable_amp
-from procd_mm.engine.checkpoint_io import check_fits, find_resume_checkpoint, training_checkpoint
 from procd_mm.engine.launch import (
     InputError,
     build_runner,
@@ -20,6 +19,7 @@ from procd_mm.engine.launch import (
     set_local_rank,
     setup_distributed,
 )
+from procd_mm.utils.checkpoint_io import check_fits, find_resume_checkpoint, training_checkpoint
 
 
 def parse_args():

@@ -9,7 +9,7 @@ from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
-from .checkpoint_io import write_atomically
+from ..utils.checkpoint_io import write_atomically
 
 
 class AtomicLocalBackend(LocalBackend):

@@ -163,7 +163,7 @@ def _accepts(obj, name: str) -> bool:
 
 def check_checkpoint(path: str, what: str = 'checkpoint') -> None:
     """Fail early, naming ``path``, if it is missing, empty, corrupt, refused or not a dict."""
-    from .checkpoint_io import is_remote, read_checkpoint
+    from ..utils.checkpoint_io import is_remote, read_checkpoint
     if not is_remote(path):
         read_checkpoint(path, what)
 

@@ -158,7 +158,7 @@ def convert_cityscapes(cityscapes_root: str, out_dir: str,
     Returns:
         ``{split: path of the written JSON}``.
     """
-    from procd_mm.engine.checkpoint_io import write_atomically
+    from procd_mm.utils.checkpoint_io import write_atomically
     if nproc < 1:
         raise ValueError(f'nproc must be >= 1, got {nproc}')
     if not osp.isdir(cityscapes_root):

@@ -24,8 +24,8 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
+from ...utils.checkpoint_io import write_atomically
 from .. import atomic_backend  # noqa: F401  (registers the 'atomic_local' backend)
-from ..checkpoint_io import write_atomically
 
 
 @contextlib.contextmanager

@@ -3,16 +3,16 @@ import os.path as osp
 from typing import Optional
 
 import torch
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from procd_mm.engine.checkpoint_io import (
+from procd_mm.utils import InputError
+from procd_mm.utils.checkpoint_io import (
     describe_mismatch,
     key_mismatch,
     read_checkpoint,
     write_atomically,
 )
-from procd_mm.engine.launch import load_config
-from procd_mm.utils import InputError
 
 PREFIX = 'architecture.'
 
@@ -32,7 +32,10 @@ def student_state_dict(checkpoint: dict, source: str = 'checkpoint') -> dict:
 def check_student_fits(state: dict, src: str, check_config: str) -> None:
     """Refuse unless ``state`` loads strictly into the model of ``check_config``."""
     from mmdet.registry import MODELS
-    cfg = load_config(check_config)
+    try:
+        cfg = Config.fromfile(check_config)
+    except Exception as exc:  # mmengine reports a config it cannot read in many types
+        raise InputError(f'--check-config {check_config} cannot be read: {exc}') from exc
     if 'model' not in cfg:
         raise InputError(f'--check-config {check_config} has no model')
     init_default_scope(cfg.get('default_scope', 'mmdet'))

@@ -10,7 +10,7 @@ from mmrazor.models.task_modules import ModuleOutputsRecorder
 from mmrazor.registry import MODELS
 from torch import Tensor
 
-from procd_mm.engine.launch import InputError
+from procd_mm.utils import InputError
 
 from .model_cfg import pretrained_checkpoint, resolve_model_cfg
 from .prototype_path import PrototypePath
@@ -31,7 +31,8 @@ class ProCKD(BaseAlgorithm):
     * ``L_stu``: the student's own detection losses, computed by mmdet's
       ``TwoStageDetector.loss`` unchanged (RPN, every RoI stage, masks).
     * ``L_emb``: a pluggable feature term built from ``emb_loss`` (``CWDEmbeddingLoss``,
-      ``FBODEmbeddingLoss``, ``SwinFBKDEmbeddingLoss`` or None), logged as ``loss_emb_*``.
+      ``FBODEmbeddingLoss``, ``SwinFBKDEmbeddingLoss``, ``ConfigurableEmbeddingLoss`` for any
+      mmrazor feature loss, or None), logged as ``loss_emb_*``.
     * ``L_procls`` (Eq. 6): the student's RoI classifier on its pyramid with level
       ``prototype_level`` replaced, scored on the RoI rows that read that level only
       (:class:`PrototypePath`): by ``Ô_T = Aug(PL(P5_T), P)`` (teacher path, logged as

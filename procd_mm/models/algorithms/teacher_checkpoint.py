@@ -2,14 +2,14 @@
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
-from procd_mm.engine.checkpoint_io import (
+from procd_mm.utils import InputError
+from procd_mm.utils.checkpoint_io import (
     describe_mismatch,
     is_remote,
     key_mismatch,
     read_checkpoint,
     state_dict_of,
 )
-from procd_mm.utils import InputError
 
 
 def load_teacher_checkpoint(teacher: torch.nn.Module, path: str, strict: bool = True) -> None:
