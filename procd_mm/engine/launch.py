@@ -20,6 +20,7 @@ import os
 import os.path as osp
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Optional, Sequence
 
 import torch
@@ -62,7 +63,8 @@ def load_config(path: str, cfg_options=None) -> Config:
     try:
         cfg = Config.fromfile(path)
     except Exception as exc:  # mmengine reports syntax/inheritance errors in many types
-        raise InputError(f'cannot read config {path}: {exc}') from exc
+        reason = ' '.join(str(exc).split()) or type(exc).__name__  # one line
+        raise InputError(f'cannot read config {path}: {reason}') from None
     if cfg_options:
         if not isinstance(cfg_options, dict):
             cfg_options = parse_cfg_options(cfg_options)
@@ -374,14 +376,22 @@ def _check_dataset(loader: str, dataset) -> None:
                              f'{ann_file} (it has {names})')
         if getattr(ds, 'backend_args', None) or not getattr(ds, '_fully_initialized', True):
             continue
-        for i in range(len(ds)):
-            path = ds.get_data_info(i).get('img_path')
-            if not path or '://' in str(path):
-                continue
-            if not osp.isfile(path):
+        paths = [ds.get_data_info(i).get('img_path') for i in range(len(ds))]
+        paths = [p for p in paths if p and '://' not in str(p)]
+        with ThreadPoolExecutor(max_workers=16) as pool:  # stat latency of network file systems
+            sizes = list(pool.map(_size, paths))
+        for path, size in zip(paths, sizes):
+            if size is None:
                 raise InputError(f'{loader}: image not found: {path}')
-            if osp.getsize(path) == 0:
+            if size == 0:
                 raise InputError(f'{loader}: image {path} is empty (0 bytes)')
+
+
+def _size(path: str) -> Optional[int]:
+    try:
+        return os.stat(path).st_size if osp.isfile(path) else None
+    except OSError:
+        return None
 
 
 def _build_loader(cfg: Config, loader: str, seed: int, diff_rank_seed: bool):
