@@ -16,7 +16,7 @@ import torch
 from procd_mm.datasets.preparation.fog_synthesis import foggify_cityscapes
 from procd_mm.datasets.preparation.synthetic_cityscapes import generate_synthetic_cityscapes
 from tests.conftest import run_tool
-from tests.test_swin_converter import official_state_dict
+from tests.test_models.test_swin_converter import official_state_dict
 
 SWIN_T_URL_NAME = 'swin_tiny_patch4_window7_224.pth'
 

@@ -9,7 +9,7 @@ def test_two_ranks_with_unequal_level_3_rows_finish(synthetic_root):
     (the path passes start none), both ranks finish two steps well within the timeout, and
     the synchronised statistics equal BN over the concatenated batch."""
     result = run_tool(sys.executable, '-m', 'torch.distributed.run', '--nproc-per-node', '2',
-                      '--master-port', '29531', '-m', 'tests.sync_bn_worker', synthetic_root,
-                      timeout=300)
+                      '--master-port', '29531', '-m', 'tests.test_models.sync_bn_worker',
+                      synthetic_root, timeout=300)
     assert 'rank 0: level-3 rows per stage' in result.stdout
     assert 'rank 1: level-3 rows per stage [0, 0, 0], steps done' in result.stdout

@@ -17,7 +17,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import procd_mm  # noqa: F401
 from tests.conftest import REPO, TEACHER_TINY
-from tests.test_procd_distiller import PROCD, losses_of, total, two_images
+from tests.test_models.test_procd_distiller import PROCD, losses_of, total, two_images
 
 PAPER_STUDENT = f'{REPO}/configs/_base_/models/cascade_mask_rcnn_swin-t_fpn.py'
 LEVEL = 3

@@ -18,8 +18,8 @@ from mmengine.registry import DefaultScope
 import procd_mm  # noqa: F401  (registers components)
 from procd_mm.datasets.preparation.cityscapes_to_coco import CITYSCAPES_CLASSES, convert_cityscapes
 from procd_mm.datasets.preparation.synthetic_cityscapes import generate_synthetic_cityscapes
+from tests.conftest import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SMALL = dict(num_train=3, num_val=2, height=64, width=128)
 HEIGHTS_M = dict(person=1.75, rider=1.85, car=1.5, truck=3.0, bus=3.2, train=3.8,
                  motorcycle=1.2, bicycle=1.1)

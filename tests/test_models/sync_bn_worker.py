@@ -1,6 +1,6 @@
-"""Two gloo processes with synchronised BN heads: run by ``tests/test_cpu_sync_batchnorm.py``.
+"""Two gloo processes with synchronised BN heads, run by ``test_cpu_sync_batchnorm.py``.
 
-``python -m torch.distributed.run --nproc-per-node 2 -m tests.sync_bn_worker DATA_ROOT``
+``python -m torch.distributed.run --nproc-per-node 2 -m tests.test_models.sync_bn_worker ROOT``
 """
 import copy
 import faulthandler
@@ -16,8 +16,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 import procd_mm  # noqa: F401
 from procd_mm.models.layers import CPUSyncBatchNorm
-from tests.test_procd_distiller import PROCD, two_images
-from tests.test_prototype_path import build, tiny_student
+from tests.test_models.test_procd_distiller import PROCD, two_images
+from tests.test_models.test_prototype_path import build, tiny_student
 
 
 def check_layer(rank: int) -> None:

@@ -11,8 +11,8 @@ import procd_mm  # noqa: F401  (registers the dataset)
 from procd_mm.datasets.foggy_cityscapes import FoggyCityscapesDataset, foggy_file_name
 from procd_mm.datasets.preparation.fog_synthesis import foggify_cityscapes
 from procd_mm.datasets.preparation.synthetic_cityscapes import generate_synthetic_cityscapes
+from tests.conftest import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG_DIR = osp.join(REPO, 'configs', '_base_', 'datasets')
 PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
             dict(type='PackDetInputs')]

@@ -21,8 +21,8 @@ from procd_mm.datasets.preparation.fog_synthesis import (
     transmission,
 )
 from procd_mm.datasets.preparation.synthetic_cityscapes import generate_synthetic_cityscapes
+from tests.conftest import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LIGHT = np.array([0.8, 0.82, 0.85])
 
 

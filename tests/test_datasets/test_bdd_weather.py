@@ -17,8 +17,7 @@ from procd_mm.datasets.preparation.bdd_weather import (
     load_bdd_labels,
     write_splits,
 )
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tests.conftest import REPO
 
 
 def frame(name, timeofday, weather, labels):

@@ -14,7 +14,7 @@ from mmrazor.registry import MODELS
 import procd_mm  # noqa: F401
 from procd_mm.models import ConfigurableEmbeddingLoss, CWDEmbeddingLoss
 from tests.conftest import REPO, data_options
-from tests.test_procd_distiller import losses_of, two_images
+from tests.test_models.test_procd_distiller import losses_of, two_images
 from tests.test_procd_training import logged_scalars
 from tests.tool_zygote import tool_runner
 

@@ -1,5 +1,4 @@
 """PrototypeLearning (paper Eq. 1-2) and FeatureAugmentation (paper Eq. 3-4)."""
-from pathlib import Path
 
 import pytest
 import torch
@@ -7,8 +6,6 @@ import torch.nn.functional as F
 
 import procd_mm  # noqa: F401
 from procd_mm.models import FeatureAugmentation, PrototypeLearning
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def naive_vlad(x, assignment, prototypes):
