@@ -2,7 +2,7 @@
 # Cascade Mask R-CNN Swin-T trained alone (no teacher).
 #   tools/dist_train.sh configs/student_swin_cityscapes.py 8
 _base_ = [
-    './_base_/models/cascade_mask_rcnn_swin-t_fpn.py',
+    './_base_/models/cascade-mask-rcnn_swin-t-p4-w7_fpn.py',
     './_base_/datasets/cityscapes_detection.py',
     './_base_/schedules/sgd_36e.py',
     './_base_/default_runtime.py',

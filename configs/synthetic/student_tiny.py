@@ -2,7 +2,7 @@
 #   python tools/misc/make_synthetic_cityscapes.py data/synthetic_cityscapes
 #   python tools/train.py configs/synthetic/student_tiny.py
 _base_ = [
-    '../_base_/models/cascade_mask_rcnn_swin_tiny_synthetic.py',
+    '../_base_/models/cascade-mask-rcnn_swin-tiny_fpn_synthetic.py',
     '../_base_/datasets/synthetic_cityscapes_student_classes.py',
     '../_base_/tiny_cpu_runtime.py',
 ]

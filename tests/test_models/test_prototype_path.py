@@ -2,7 +2,7 @@
 
 Every property is checked on two students: the tiny synthetic one with mmdet's
 ``Shared4Conv1FCBBoxHead`` + BatchNorm in all three cascade stages, and the paper's
-Swin-T student (``configs/_base_/models/cascade_mask_rcnn_swin-t_fpn.py``: Swin-T,
+Swin-T student (``configs/_base_/models/cascade-mask-rcnn_swin-t-p4-w7_fpn.py``: Swin-T,
 4conv1fc heads with SyncBN, three cascade stages) at 128x256 with ``finest_scale``
 scaled down with the image (56 / 8 = 7), so that sampled RoIs read FPN level 3.
 """
@@ -19,7 +19,7 @@ import procd_mm  # noqa: F401
 from tests.conftest import REPO, TEACHER_TINY
 from tests.test_models.test_procd_distiller import PROCD, losses_of, total, two_images
 
-PAPER_STUDENT = f'{REPO}/configs/_base_/models/cascade_mask_rcnn_swin-t_fpn.py'
+PAPER_STUDENT = f'{REPO}/configs/_base_/models/cascade-mask-rcnn_swin-t-p4-w7_fpn.py'
 LEVEL = 3
 
 

@@ -15,7 +15,7 @@ from procd_mm.models.converters import convert_swin_official
 from procd_mm.utils import InputError
 from tests.conftest import REPO, run_tool
 
-TEACHER_CFG = osp.join(REPO, 'configs/_base_/models/cascade_mask_rcnn_swin-b_fpn_coco.py')
+TEACHER_CFG = osp.join(REPO, 'configs/_base_/models/cascade-mask-rcnn_swin-b-p4-w7_fpn_coco.py')
 ATTN = 'backbone.layers.2.blocks.5.attn.qkv.weight'
 MERGE = 'backbone.layers.1.downsample.reduction.weight'
 

@@ -52,9 +52,9 @@ def _full_size_models() -> Dict[str, dict]:
     (80 classes), Cascade Mask R-CNN, from this repository's model configs."""
     from mmengine.config import Config
     base = osp.join(REPO, 'configs', '_base_', 'models')
-    student = Config.fromfile(osp.join(base, 'cascade_mask_rcnn_swin-t_fpn.py')).model
+    student = Config.fromfile(osp.join(base, 'cascade-mask-rcnn_swin-t-p4-w7_fpn.py')).model
     student.backbone.init_cfg = None
-    teacher = Config.fromfile(osp.join(base, 'cascade_mask_rcnn_swin-b_fpn_coco.py')).model
+    teacher = Config.fromfile(osp.join(base, 'cascade-mask-rcnn_swin-b-p4-w7_fpn_coco.py')).model
     return dict(student=student.to_dict(), teacher=teacher.to_dict())
 
 

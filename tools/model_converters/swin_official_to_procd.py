@@ -1,7 +1,7 @@
 """Convert a Swin-Transformer-Object-Detection COCO checkpoint for the ProC-KD teacher config.
 
     python tools/model_converters/swin_official_to_procd.py IN.pth OUT.pth \
-        [--config configs/_base_/models/cascade_mask_rcnn_swin-b_fpn_coco.py] [--no-check]
+        [--config configs/_base_/models/cascade-mask-rcnn_swin-b-p4-w7_fpn_coco.py] [--no-check]
 
 IN is e.g. ``cascade_mask_rcnn_swin_base_patch4_window7.pth`` (mmdet 2.x layout,
 official Swin key names). The script prints every renamed, dropped and unmatched
@@ -20,7 +20,7 @@ from procd_mm.engine.launch import InputError, check_checkpoint
 from procd_mm.models.algorithms.teacher_checkpoint import load_teacher_checkpoint
 from procd_mm.models.converters import convert_swin_official
 
-DEFAULT_CONFIG = 'configs/_base_/models/cascade_mask_rcnn_swin-b_fpn_coco.py'
+DEFAULT_CONFIG = 'configs/_base_/models/cascade-mask-rcnn_swin-b-p4-w7_fpn_coco.py'
 
 
 def convert(src: str, dst: str) -> None:

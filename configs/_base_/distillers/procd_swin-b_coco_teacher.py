@@ -4,5 +4,5 @@
 _base_ = './procd.py'
 
 model = dict(
-    teacher=dict(cfg_path='configs/_base_/models/cascade_mask_rcnn_swin-b_fpn_coco.py'),
+    teacher=dict(cfg_path='configs/_base_/models/cascade-mask-rcnn_swin-b-p4-w7_fpn_coco.py'),
     teacher_ckpt='checkpoints/cascade_mask_rcnn_swin-b_coco_procd.pth')

@@ -1,6 +1,6 @@
 # The Swin-T student for the BDD100k weather splits: the 7 BDD classes and no mask branch
 # (the Diverse-Weather annotations are boxes only, so a mask head could not be trained).
-_base_ = './cascade_mask_rcnn_swin-t_fpn.py'
+_base_ = './cascade-mask-rcnn_swin-t-p4-w7_fpn.py'
 
 num_classes = 7
 model = dict(

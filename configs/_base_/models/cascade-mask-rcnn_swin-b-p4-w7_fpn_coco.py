@@ -5,7 +5,7 @@
 # class-specific regression, mask heads). Convert that checkpoint with
 #   python tools/model_converters/swin_official_to_procd.py IN.pth OUT.pth
 # (docs/reproduce.md). Only backbone + neck run during distillation.
-_base_ = './cascade_mask_rcnn_swin-t_fpn.py'
+_base_ = './cascade-mask-rcnn_swin-t-p4-w7_fpn.py'
 
 num_classes = 80
 model = dict(
