@@ -84,6 +84,9 @@ def sandbox(synthetic_root, teacher_ckpt, tmp_path_factory):
     teacher = torch.load(teacher_ckpt, weights_only=True)['state_dict']
     names['student'] = _save({'meta': meta, 'state_dict': student}, box / 'student_iter_2.pth')
     names['weights'] = _save(student, box / 'student_weights.pth')
+    two_groups = {'state': {}, 'param_groups': [{'params': [0, 1]}, {'params': [2]}]}
+    names['other_optimizer'] = _save({'meta': meta, 'state_dict': student,
+                                      'optimizer': two_groups}, box / 'other_optimizer.pth')
     names['teacher_run'] = _save({'meta': meta, 'state_dict': teacher}, box / 'teacher_iter_2.pth')
     procd = Config.fromfile(PROCD_TINY).model
     procd.teacher_ckpt = teacher_ckpt

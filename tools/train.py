@@ -19,7 +19,12 @@ from procd_mm.engine.launch import (
     set_local_rank,
     setup_distributed,
 )
-from procd_mm.utils.checkpoint_io import check_fits, find_resume_checkpoint, training_checkpoint
+from procd_mm.utils.checkpoint_io import (
+    check_fits,
+    check_optimizer_fits,
+    find_resume_checkpoint,
+    training_checkpoint,
+)
 
 
 def parse_args():
@@ -77,7 +82,9 @@ def main():
         check_model = None
         if cfg.resume and cfg.load_from:
             def check_model(model, path=cfg.load_from):
-                check_fits(model, path, args.config, '--resume checkpoint')
+                checkpoint = check_fits(model, path, args.config, '--resume checkpoint')
+                check_optimizer_fits(model, cfg.get('optim_wrapper'), checkpoint, path,
+                                     args.config)
         runner = build_runner(cfg, args.config, ('train', 'val'), check_model)
         runner.train()
     except (InputError, FileNotFoundError) as exc:

@@ -132,6 +132,27 @@ def check_fits(model: torch.nn.Module, path: str, config: str, what: str = 'chec
     return checkpoint
 
 
+def check_optimizer_fits(model: torch.nn.Module, optim_wrapper_cfg, checkpoint: dict,
+                         path: str, config: str) -> None:
+    """Refuse a resume whose optimizer state has other parameter groups than ``config`` builds.
+
+    (torch would stop later with "loaded state dict contains a parameter group that doesn't
+    match the size of optimizer's group", after the work dir was written.)
+    """
+    import copy
+
+    from mmengine.optim import build_optim_wrapper
+    saved = checkpoint.get('optimizer')
+    if not isinstance(saved, dict) or 'param_groups' not in saved or optim_wrapper_cfg is None:
+        return
+    built = build_optim_wrapper(model, copy.deepcopy(optim_wrapper_cfg)).state_dict()
+    ours = [len(g['params']) for g in built.get('param_groups', [])]
+    theirs = [len(g['params']) for g in saved['param_groups']]
+    if ours != theirs:
+        raise InputError(f'--resume checkpoint {path}: its optimizer has parameter groups of '
+                         f'{theirs} tensors, the optim_wrapper of {config} builds {ours}')
+
+
 # ------------------------------------------------------------------ resume
 
 
