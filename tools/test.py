@@ -15,7 +15,8 @@ from mmdet.evaluation import DumpDetResults
 from mmengine.config import ConfigDict
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
-from procd_mm.engine.launch import (
+from procd_mm.utils.checkpoint_io import check_fits, is_remote, read_checkpoint
+from procd_mm.utils.launch import (
     InputError,
     build_runner,
     check_data,
@@ -25,7 +26,6 @@ from procd_mm.engine.launch import (
     set_local_rank,
     setup_distributed,
 )
-from procd_mm.utils.checkpoint_io import check_fits, is_remote, read_checkpoint
 
 
 def parse_args():

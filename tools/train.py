@@ -8,8 +8,14 @@ import os.path as osp
 import sys
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
-from procd_mm.engine.amp import enable_amp
-from procd_mm.engine.launch import (
+from procd_mm.utils.amp import enable_amp
+from procd_mm.utils.checkpoint_io import (
+    check_fits,
+    check_optimizer_fits,
+    find_resume_checkpoint,
+    training_checkpoint,
+)
+from procd_mm.utils.launch import (
     InputError,
     build_runner,
     check_checkpoint,
@@ -18,12 +24,6 @@ from procd_mm.engine.launch import (
     load_config,
     set_local_rank,
     setup_distributed,
-)
-from procd_mm.utils.checkpoint_io import (
-    check_fits,
-    check_optimizer_fits,
-    find_resume_checkpoint,
-    training_checkpoint,
 )
 
 

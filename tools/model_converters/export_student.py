@@ -11,8 +11,8 @@ import argparse
 import sys
 
 import procd_mm  # noqa: F401  (torch.load of mmengine checkpoints)
-from procd_mm.engine.launch import InputError, check_out_file
 from procd_mm.models.algorithms.export import export_student
+from procd_mm.utils.launch import InputError, check_out_file
 
 
 def main():

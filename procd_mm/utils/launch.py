@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
 
-from ..utils import InputError
+from .errors import InputError
 
 __all__ = ['InputError', 'parse_cfg_options', 'load_config', 'check_checkpoint', 'check_data',
            'check_out_file', 'setup_distributed', 'default_work_dir', 'build_runner',
@@ -165,7 +165,7 @@ def _accepts(obj, name: str) -> bool:
 
 def check_checkpoint(path: str, what: str = 'checkpoint') -> None:
     """Fail early, naming ``path``, if it is missing, empty, corrupt, refused or not a dict."""
-    from ..utils.checkpoint_io import is_remote, read_checkpoint
+    from .checkpoint_io import is_remote, read_checkpoint
     if not is_remote(path):
         read_checkpoint(path, what)
 
@@ -458,7 +458,7 @@ def build_runner(cfg: Config, config_path: str, loops: Sequence[str] = ('train',
     from mmengine.registry import RUNNERS, init_default_scope
     from mmengine.runner import set_random_seed
 
-    from .hooks.rng_state_hook import capture_rng_state, restore_rng_state
+    from procd_mm.engine.hooks.rng_state_hook import capture_rng_state, restore_rng_state
 
     runner_type = cfg.get('runner_type', 'Runner')
     runner_cls = RUNNERS.get(runner_type) if isinstance(runner_type, str) else None

@@ -9,7 +9,7 @@ accept float32 ("expected scalar type Float but found BFloat16").
 import torch
 from mmengine.config import Config
 
-from .launch import InputError
+from .errors import InputError
 
 
 def enable_amp(cfg: Config) -> None:
