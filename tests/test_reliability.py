@@ -94,6 +94,8 @@ def sandbox(synthetic_root, teacher_ckpt, tmp_path_factory):
     names['distiller'] = _save({'meta': meta, 'state_dict': distiller}, box / 'procd_iter_2.pth')
 
     (box / 'broken.py').write_text('model = dict(\n    type=\'CascadeRCNN\',\n')
+    (box / 'bad_argument.py').write_text(f"_base_ = '{STUDENT_TINY}'\n"
+                                         'model = dict(neck=dict(nonsense_arg=3))\n')
     names['list'] = _save([1, 2, 3], box / 'list.pth')
     names['tensor'] = _save(torch.zeros(3), box / 'tensor.pth')
     names['int'] = _save(7, box / 'int.pth')

@@ -279,7 +279,9 @@ def _unknown_type(exc: KeyError, cfg_node, prefix: str) -> Optional[str]:
     if not match:
         return None
     name, registry = match.groups()
-    where = next(_type_paths(cfg_node, name, prefix), prefix)
+    where = next(_type_paths(cfg_node, name, prefix), None)
+    if where is None:  # not a type the config names: a bug of the code that built it
+        return None
     return f'{where}={name!r}: unknown type (not in the {registry} registry)'
 
 
@@ -333,9 +335,21 @@ def _build_model(cfg: Config, config_path: str) -> torch.nn.Module:
             raise
         raise InputError(f'{config_path}: {message}') from None
     except TypeError as exc:  # a config argument the class does not take, or lacks
-        if not _SIGNATURE.search(str(exc)):
+        if not (_SIGNATURE.search(str(exc)) and _raised_by_the_registry(exc)):
             raise
         raise InputError(f'{config_path}: model: {exc}') from None
+
+
+def _raised_by_the_registry(exc: BaseException) -> bool:
+    """Whether ``exc`` came from the registry's call of a class with the config's arguments.
+
+    A signature mismatch of that call is raised in the registry's own frame (the class's
+    ``__init__`` never starts); one raised deeper is a bug of the code being built.
+    """
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return osp.join('mmengine', 'registry') in tb.tb_frame.f_code.co_filename
 
 
 def _json_culprit(paths: Sequence[str]) -> Optional[str]:
