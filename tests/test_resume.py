@@ -236,3 +236,47 @@ def test_checkpoint_overwritten_by_a_killed_save_is_the_old_one(tmp_path):
     assert len(temporary) == 1 and os.path.getsize(temporary[0]) > 16_000_000  # the new one
     assert sorted(os.listdir(tmp_path)) == sorted(
         ['iter_4.pth', 'save_twice.py', osp.basename(temporary[0])])
+
+
+# ------------------------------------------------------------------ with validation, by epoch
+
+EPOCH_BASED = '''
+_base_ = '{student}'
+train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=2, val_interval=1)
+train_dataloader = dict(batch_size=2, sampler=dict(type='DefaultSampler', shuffle=True))
+default_hooks = dict(checkpoint=dict(by_epoch=True, interval=1))
+log_processor = dict(by_epoch=True)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('loop', ['iter', 'epoch'])
+def test_resume_is_bit_exact_with_validation_in_between(loop, synthetic_root, tmp_path):
+    """The student, validated between checkpoints: validation does not move the RNG states."""
+    if loop == 'epoch':  # 2 epochs of 4 batches, a checkpoint and a validation after each
+        config = tmp_path / 'student_epochs.py'
+        config.write_text(EPOCH_BASED.format(student=f'{REPO}/{STUDENT}'))
+        stop = ['train_cfg.max_epochs=1']
+        first, last = 'epoch_1.pth', 'epoch_2.pth'
+        options = []
+    else:  # 4 iterations, validation and a checkpoint every 2
+        config = STUDENT
+        stop = ['train_cfg.max_iters=2']
+        first, last = 'iter_2.pth', 'iter_4.pth'
+        options = ['train_cfg.max_iters=4', 'train_cfg.val_interval=2',
+                   'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=1']
+
+    def run(work_dir, resume=(), more=()):
+        result = tool_runner().run('tools/train.py', str(config), '--work-dir', str(work_dir),
+                                   *resume, '--cfg-options', *options, *more,
+                                   *data_options(synthetic_root))
+        assert result.returncode == 0, result.stderr[-5000:]
+        return result.stdout + result.stderr
+
+    straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
+    assert 'bbox_mAP' in run(straight)
+    run(resumed, more=stop)
+    log = run(resumed, resume=['--resume'])
+    assert 'resumed epoch' in log and 'RNGStateHook:' not in log
+    assert differing(straight / first, resumed / first) == []
+    assert differing(straight / last, resumed / last) == []
