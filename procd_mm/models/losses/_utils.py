@@ -4,6 +4,8 @@ from typing import Optional, Sequence, Tuple, Union
 import torch.nn as nn
 from torch import Tensor
 
+from procd_mm.utils import InputError
+
 
 def as_index_tuple(value: Sequence[int], name: str, owner: str) -> Tuple[int, ...]:
     """Return ``value`` as a non-empty tuple of distinct non-negative ints."""
@@ -57,7 +59,7 @@ def check_levels_exist(num_outs: Optional[int], levels: Tuple[int, ...], role: s
                        owner: str) -> None:
     """Refuse levels beyond the number of neck outputs (when it is known)."""
     if num_outs is not None and max(levels) >= num_outs:
-        raise ValueError(f'{owner}.attach: level {max(levels)} requested but the {role} neck '
+        raise InputError(f'{owner}.attach: level {max(levels)} requested but the {role} neck '
                          f'has {num_outs} outputs (levels={levels})')
 
 

@@ -8,6 +8,8 @@ from mmrazor.models.losses import ChannelWiseDivergence
 from mmrazor.registry import MODELS
 from torch import Tensor
 
+from procd_mm.utils import InputError
+
 from ._utils import (
     as_index_tuple,
     check_levels_exist,
@@ -91,7 +93,7 @@ class CWDEmbeddingLoss(BaseModule):
             self.connectors = None
             if (student_channels is not None and teacher_channels is not None
                     and student_channels != teacher_channels):
-                raise ValueError(f'{OWNER}: student width {student_channels} != teacher width '
+                raise InputError(f'{OWNER}: student width {student_channels} != teacher width '
                                  f'{teacher_channels}; set use_connector=True to map them')
 
     def attach(self, student: nn.Module, teacher: nn.Module) -> None:
@@ -103,10 +105,10 @@ class CWDEmbeddingLoss(BaseModule):
         for role, declared, found in (('student', self.student_channels, s_ch),
                                       ('teacher', self.teacher_channels, t_ch)):
             if declared is not None and found is not None and declared != found:
-                raise ValueError(f'{OWNER}.attach: {role}_channels={declared} but the {role} '
+                raise InputError(f'{OWNER}.attach: {role}_channels={declared} but the {role} '
                                  f'neck has out_channels={found}')
         if not self.use_connector and s_ch is not None and t_ch is not None and s_ch != t_ch:
-            raise ValueError(f'{OWNER}.attach: student FPN width {s_ch} != teacher FPN width '
+            raise InputError(f'{OWNER}.attach: student FPN width {s_ch} != teacher FPN width '
                              f'{t_ch}; set use_connector=True with student_channels={s_ch}, '
                              f'teacher_channels={t_ch}')
 
