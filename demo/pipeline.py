@@ -87,8 +87,8 @@ def _write_json(path: str, data) -> None:
 # --------------------------------------------------------------------------- data
 def prepare_data(opts: DemoOptions) -> Dict[str, str]:
     """Generate (or reuse) the source and target trees and the foggy target val split."""
-    from procd_mm.datasets.fog_synthesis import foggify_cityscapes
-    from procd_mm.datasets.synthetic_cityscapes import generate_synthetic_cityscapes
+    from procd_mm.datasets.preparation.fog_synthesis import foggify_cityscapes
+    from procd_mm.datasets.preparation.synthetic_cityscapes import generate_synthetic_cityscapes
     roots = {}
     for name, seed, num_train, num_val in (
             ('source', opts.source_seed, opts.source_train, max(8, opts.num_val // 4)),
