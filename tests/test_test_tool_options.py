@@ -59,3 +59,18 @@ def test_paper_table_replaces_the_coco_metrics_of_an_evaluator_list():
     assert tool.paper_table_evaluators(coco, 'tables') == out[1]
     with pytest.raises(InputError, match='--paper-table needs a CocoMetric'):
         tool.paper_table_evaluators([dump], 'tables')
+
+
+def test_uri_data_roots_pass_the_preflight_check(tmp_path):
+    """As in mmdet, an s3:// or http(s):// data root is read through backend_args; only local
+    paths are checked before the run."""
+    from procd_mm.utils.launch import check_data
+    cfg = Config.fromfile(STUDENT)
+    for root in ('s3://bucket/cityscapes/', 'https://example.org/cityscapes/'):
+        for loader in ('train_dataloader', 'val_dataloader'):
+            cfg[loader].dataset.data_root = root
+        cfg.val_evaluator.ann_file = root + 'annotations/val.json'
+        check_data(cfg, ('train_dataloader', 'val_dataloader'))
+    cfg.train_dataloader.dataset.data_root = str(tmp_path / 'missing') + '/'
+    with pytest.raises(InputError, match='train_dataloader.dataset.data_root does not exist'):
+        check_data(cfg, ('train_dataloader', 'val_dataloader'))

@@ -192,17 +192,22 @@ def _ann_path(ds: dict) -> Optional[str]:
 
 
 def check_data(cfg: Config, loaders=('train_dataloader', 'val_dataloader', 'test_dataloader')):
-    """Check that the data roots and annotation files of the given loaders exist."""
+    """Check that the local data roots and annotation files of the given loaders exist.
+
+    URI roots and files (``s3://``, ``http(s)://``) are left to the file backend.
+    """
     for loader in loaders:
         loader_cfg = cfg.get(loader)
         if not loader_cfg:
             continue
         for ds in _dataset_cfgs(loader_cfg.get('dataset')):
             root = ds.get('data_root') or ''
+            if '://' in root:  # s3://, http(s)://: read through backend_args, as in mmdet
+                continue
             if root and not osp.isdir(root):
                 raise InputError(f'{loader}.dataset.data_root does not exist: {root}')
             ann_path = _ann_path(ds)
-            if ann_path and not osp.isfile(ann_path):
+            if ann_path and '://' not in ann_path and not osp.isfile(ann_path):
                 raise InputError(f'{loader}.dataset.ann_file does not exist: {ann_path}')
         evaluator = cfg.get(loader.replace('dataloader', 'evaluator'))
         for i, metric in enumerate(evaluator if isinstance(evaluator, list) else [evaluator]):
