@@ -77,6 +77,9 @@ def load_config(path: str, cfg_options=None) -> Config:
                                  f'{cfg_options[clash]!r} by another option')
             _check_option(cfg._cfg_dict, key, value)
         cfg.merge_from_dict(cfg_options)
+    if 'model' in cfg:
+        from procd_mm.models.algorithms.model_cfg import anchor_relative_paths
+        anchor_relative_paths(cfg.model, osp.dirname(osp.abspath(path)))
     return cfg
 
 

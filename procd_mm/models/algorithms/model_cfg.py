@@ -14,7 +14,8 @@ def resolve_model_cfg(cfg):
 
     As in mmrazor, ``dict(cfg_path='mmdet::faster_rcnn/...py')`` names a config
     of an installed OpenMMLab package; a plain path is read relative to the
-    working directory, then to this repository. The model keeps the scope of
+    working directory, then to this repository (the tools first anchor paths that
+    exist next to the config file, :func:`anchor_relative_paths`). The model keeps the scope of
     its config (``default_scope``), so a teacher from mmdet builds in mmdet; a
     model config without ``_scope_`` is taken as an mmdet model. Other keys beside
     ``cfg_path`` are merged into the model read from the file, as mmengine merges a
@@ -61,3 +62,20 @@ def pretrained_checkpoint(model_cfg) -> str:
     if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
         return init_cfg.get('checkpoint', '')
     return ''
+
+
+def anchor_relative_paths(model_cfg, config_dir: str) -> None:
+    """Make the relative ``cfg_path`` / ``teacher_ckpt`` of a model config that exist next to
+    its config file absolute, in place, so that they resolve against the config's directory
+    first; others stay as they are (then the working directory, then this repository)."""
+    if isinstance(model_cfg, dict):
+        for key, value in model_cfg.items():
+            if key in ('cfg_path', 'teacher_ckpt') and isinstance(value, str) and value \
+                    and '://' not in value and '::' not in value and not osp.isabs(value) \
+                    and osp.isfile(osp.join(config_dir, value)):
+                model_cfg[key] = osp.abspath(osp.join(config_dir, value))
+            else:
+                anchor_relative_paths(value, config_dir)
+    elif isinstance(model_cfg, (list, tuple)):
+        for item in model_cfg:
+            anchor_relative_paths(item, config_dir)
