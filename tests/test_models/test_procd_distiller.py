@@ -102,11 +102,11 @@ class IdentityAugmentation(torch.nn.Module):
 
 def test_procls_is_the_cross_entropy_of_the_level_rows(teacher_ckpt, batch):
     """With an identity augmentation the student path reproduces the plain rows: L_con is 0
-    and L_procls is the stage-weighted mean cross-entropy of the plain logits on those rows."""
+    (up to float summation order: the path re-runs the extractor on a subset) and L_procls is the stage-weighted mean cross-entropy of the plain logits on those rows."""
     model = build(teacher_ckpt)
     model.feature_augmentation = IdentityAugmentation()
     losses = losses_of(model, batch)
-    assert losses['loss_con'].item() == 0.0
+    assert abs(losses['loss_con'].item()) < 1e-6
     expected = 0.
     for rows, weight in zip(model.path.stages, model.student.roi_head.stage_loss_weights):
         assert 0 < rows.on_level.numel() < rows.rois.shape[0]
