@@ -102,7 +102,8 @@ class IdentityAugmentation(torch.nn.Module):
 
 def test_procls_is_the_cross_entropy_of_the_level_rows(teacher_ckpt, batch):
     """With an identity augmentation the student path reproduces the plain rows: L_con is 0
-    (up to float summation order: the path re-runs the extractor on a subset) and L_procls is the stage-weighted mean cross-entropy of the plain logits on those rows."""
+    (up to float summation order: the path re-runs the extractor on a subset) and L_procls
+    is the stage-weighted mean cross-entropy of the plain logits on those rows."""
     model = build(teacher_ckpt)
     model.feature_augmentation = IdentityAugmentation()
     losses = losses_of(model, batch)
