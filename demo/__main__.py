@@ -1,16 +1,18 @@
 """``make demo`` (``python -m demo``): ProC-KD vs CWD vs student-only on synthetic data,
-clear and foggy. The work is in :mod:`demo.pipeline`; see ``docs/demo.md``.
+clear and foggy, several seeds in parallel worker processes. The work is in
+:mod:`demo.pipeline`; see ``docs/demo.md``.
 """
 import argparse
 
-from .pipeline import DemoOptions, parse_seeds, run_demo
+from .options import DemoOptions, parse_seeds
+from .pipeline import run_demo
 
 
 def parse_args(argv=None):
     d = DemoOptions()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--work-dir', default=d.work_dir)
-    p.add_argument('--seeds', default=','.join(map(str, d.seeds)), help='e.g. 0,1')
+    p.add_argument('--seeds', default=','.join(map(str, d.seeds)), help='e.g. 0,1,2,3')
     p.add_argument('--iters', type=int, default=d.iters, help='student iterations')
     p.add_argument('--teacher-iters', type=int, default=d.teacher_iters)
     p.add_argument('--source-train', type=int, default=d.source_train,
@@ -23,7 +25,11 @@ def parse_args(argv=None):
     p.add_argument('--beta', type=float, default=d.beta, help='fog of the foggy val split')
     p.add_argument('--num-pictures', type=int, default=d.num_pictures)
     p.add_argument('--threads', type=int, default=d.threads,
-                   help='torch threads (0: torch default)')
+                   help='torch threads per run (0: torch default)')
+    p.add_argument('--workers', type=int, default=d.workers,
+                   help='runs in parallel, one worker process each (default: the number of '
+                        'CPU cores, capped by the number of jobs; 1: one after another in '
+                        'this process)')
     p.add_argument('--methods', default=','.join(d.methods))
     return p.parse_args(argv)
 
@@ -34,7 +40,7 @@ def main(argv=None):
                        teacher_iters=a.teacher_iters, source_train=a.source_train,
                        target_train=a.target_train, num_val=a.num_val, height=a.height,
                        width=a.width, beta=a.beta, num_pictures=a.num_pictures, threads=a.threads,
-                       methods=tuple(m for m in a.methods.split(',') if m))
+                       workers=a.workers, methods=tuple(m for m in a.methods.split(',') if m))
     run_demo(opts)
 
 

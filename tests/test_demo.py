@@ -1,12 +1,18 @@
-"""The demo pipeline (``make demo``) end to end at a tiny size."""
+"""The demo pipeline (``make demo``) end to end at a tiny size, in its worker pool, and the
+same jobs run one after another in this process."""
+import dataclasses
 import json
 import os.path as osp
+import shutil
 
 import cv2
 import pytest
 
-from demo.pipeline import DOMAINS, METHODS, DemoOptions, run_demo
+from demo.jobs import Job, plan_jobs
+from demo.options import DOMAINS, METHODS, DemoOptions, teacher_ckpt_path
+from demo.pipeline import run_demo
 from demo.plots import plot_loss_curves, read_scalars
+from demo.pool import run_jobs
 
 
 def _png(path):
@@ -20,7 +26,7 @@ def _png(path):
 def demo(tmp_path_factory):
     work = str(tmp_path_factory.mktemp('demo'))
     opts = DemoOptions(work_dir=work, seeds=(0, ), iters=4, teacher_iters=4, source_train=8,
-                       target_train=8, num_val=4, num_pictures=1)
+                       target_train=8, num_val=4, num_pictures=1, workers=2)
     summary = run_demo(opts)
     return work, opts, summary
 
@@ -35,10 +41,28 @@ def test_summary_is_well_formed(demo):
         assert set(on_disk[method]) == set(DOMAINS)
         for domain in DOMAINS:
             entry = on_disk[method][domain]
-            assert set(entry) == {'seeds', 'mean'}
+            assert {'seeds', 'mean', 'std', 'n', 'detections'} <= set(entry)
             assert set(entry['seeds']) == {'0'}
             assert all(0.0 <= v <= 100.0 for v in entry['seeds'].values())
             assert entry['mean'] == pytest.approx(sum(entry['seeds'].values()))
+            assert entry['std'] is None  # one seed
+            det = entry['detections']['seeds']['0']
+            assert det['of'] == opts.num_val and 0 <= det['images'] <= det['of']
+            assert 0.0 <= det['recall50'] <= 100.0
+    for a, b in (('procd', 'student'), ('procd', 'cwd'), ('cwd', 'student')):
+        for domain in DOMAINS:
+            diff = on_disk[a][domain]['minus'][b]
+            assert diff['seeds']['0'] == pytest.approx(
+                on_disk[a][domain]['seeds']['0'] - on_disk[b][domain]['seeds']['0'])
+    # prototype usage of the ProC-KD run, teacher and student P5, clear and foggy
+    for domain in DOMAINS:
+        usage = on_disk['procd'][domain]['prototypes']
+        for path in ('teacher', 'student'):
+            u = usage[path]['seeds']['0']
+            assert u['n'] == 16 and 1 <= u['used'] <= 16
+            assert sum(u['histogram']) == u['positions'] > 0
+            assert 0.0 <= u['entropy_bits'] <= 4.0
+        assert 'prototypes' not in on_disk['cwd'][domain]
     # the per-class tables of every test run are on disk
     for method in METHODS:
         for domain in DOMAINS:
@@ -51,31 +75,85 @@ def test_summary_is_well_formed(demo):
 def test_pictures(demo):
     work, opts, _ = demo
     report = json.load(open(osp.join(work, 'report.json')))
+    assert report['workers'] == 2
     pics = report['pictures']
     assert len(pics['loss_curves']) == len(METHODS)
     for path in pics['loss_curves']:
         h, w = _png(path).shape[:2]
         assert h > 100 and w > 300
-    # one clear and one foggy image; detections of two models side by side at 2x
+    # one clear and one foggy image; ground truth, student, CWD and ProC-KD side by side at 2x
     assert len(pics['detections']) == 2
     for path in pics['detections']:
         h, w = _png(path).shape[:2]
         assert h == 2 * opts.height + 18
-        assert w == 2 * (2 * opts.width) + 6
+        assert w == 4 * (2 * opts.width) + 3 * 6
     assert len(pics['prototypes']) == 2
     for path in pics['prototypes']:
         assert _png(path).shape[0] > 100
         assert osp.isfile(path[:-4] + '.npz')
+    assert len(pics['prototype_usage']) == 1
+    assert _png(pics['prototype_usage'][0]).shape[1] > 600
+
+
+def test_pool_matches_sequential(demo, tmp_path):
+    """The jobs run in this process, one after another, give the pool's per-run results."""
+    work, opts, summary = demo
+    report = json.load(open(osp.join(work, 'report.json')))
+    seq = dataclasses.replace(opts, work_dir=str(tmp_path / 'sequential'), workers=1)
+    # the same data and teacher (both are prepared once per demo)
+    shutil.copytree(osp.join(work, 'teacher'), osp.join(seq.work_dir, 'teacher'))
+    assert osp.isfile(teacher_ckpt_path(seq))
+    roots = {name: osp.join(work, 'data', name) + '/' for name in ('source', 'target')}
+    jobs = [Job('student', m, 0) for m in ('student', 'procd')]
+    done = run_jobs(jobs, seq, roots, workers=1)
+    assert set(done) == {'student_seed0', 'procd_seed0'}
+    for key, run in done.items():
+        method = run['method']
+        assert run['digest'] == report['digests'][key], key  # bitwise the same weights
+        for domain in DOMAINS:
+            assert run['map50'][domain] == summary[method][domain]['seeds']['0']
+            assert run['detections'][domain] == summary[method][domain]['detections'][
+                'seeds']['0']
+    for domain in DOMAINS:
+        for path in ('teacher', 'student'):
+            assert done['procd_seed0']['prototypes'][domain][path] == \
+                summary['procd'][domain]['prototypes'][path]['seeds']['0']
 
 
 def test_data_and_teacher_are_cached(demo, capsys):
     work, opts, _ = demo
-    from demo.pipeline import prepare_data, teacher_checkpoint
+    from demo.data import prepare_data
+    from demo.jobs import teacher_checkpoint
     roots = prepare_data(opts)
     ckpt = teacher_checkpoint(opts, roots['source'])
     out = capsys.readouterr().out
     assert 'reusing the source data' in out and 'reusing the target data' in out
     assert 'reusing the teacher' in out and osp.isfile(ckpt)
+
+
+def test_plan_jobs():
+    opts = DemoOptions(seeds=(3, 5))
+    jobs = plan_jobs(opts, teacher_cached=False)
+    keys = [j.key for j in jobs]
+    assert keys == ['teacher'] + [f'{m}_seed{s}' for s in (3, 5) for m in METHODS] + [
+        'pictures_seed3']
+    by_key = {j.key: j for j in jobs}
+    assert by_key['student_seed5'].needs == ()  # starts while the teacher trains
+    assert by_key['cwd_seed5'].needs == ('teacher', ) == by_key['procd_seed3'].needs
+    assert set(by_key['pictures_seed3'].needs) == {f'{m}_seed3' for m in METHODS}
+    # the teacher first, then the long distilled runs, then student-only, then pictures
+    assert by_key['teacher'].priority < by_key['procd_seed5'].priority \
+        < by_key['student_seed3'].priority < by_key['pictures_seed3'].priority
+    cached = plan_jobs(opts, teacher_cached=True, pictures=False)
+    assert [j.key for j in cached] == keys[1:-1] and all(not j.needs for j in cached)
+    only_student = plan_jobs(dataclasses.replace(opts, methods=('student', )), False)
+    assert 'teacher' not in [j.key for j in only_student]
+
+
+def test_unmet_needs_are_reported(tmp_path):
+    opts = DemoOptions(work_dir=str(tmp_path))
+    with pytest.raises(RuntimeError, match='never ran'):
+        run_jobs([Job('pictures', seed=0, needs=('procd_seed0', ))], opts, {}, workers=1)
 
 
 def test_loss_curves_from_log(tmp_path):

@@ -1,0 +1,105 @@
+"""The configs of the demo's runs: the repository's synthetic configs with the demo's data
+roots, budget, seed and work dir."""
+import os.path as osp
+import time
+
+from mmengine.config import Config
+
+from .options import CONFIG_DIR, METHOD_NAMES, METHODS, REPO, VAL_ANN, DemoOptions, run_dir
+
+
+def _load(name: str) -> Config:
+    return Config.fromfile(osp.join(CONFIG_DIR, name))
+
+
+def _point_data(cfg: Config, root: str) -> None:
+    cfg.train_dataloader.dataset.data_root = root
+
+
+def _schedule(cfg: Config, iters: int) -> None:
+    """The config's schedule (warm-up, step at 80 %) rescaled to ``iters``."""
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters + 1)
+    cfg.param_scheduler = [
+        dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+             end=max(1, min(20, iters // 5))),
+        dict(type='MultiStepLR', by_epoch=False, begin=0, end=iters,
+             milestones=[max(1, int(iters * 0.8))], gamma=0.1),
+    ]
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters,
+                                        max_keep_ckpts=1, save_last=True)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=max(1, min(10, iters // 20)))
+    # no validation during training: the demo tests every student afterwards
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+
+
+def _name_run(cfg: Config, work_dir: str, name: str) -> None:
+    """Own work dir, experiment, logger and visualizer per run (mmengine keeps them by name)."""
+    cfg.work_dir = work_dir
+    unique = f'{name}_{time.time_ns()}'
+    cfg.experiment_name = unique
+    cfg.visualizer = dict(cfg.visualizer, name=unique)
+
+
+def _absolute_cfg_path(model_part) -> None:
+    """Make a ``cfg_path`` of a sub-model absolute (the configs name them from the repo root)."""
+    if isinstance(model_part, dict) and isinstance(model_part.get('cfg_path'), str) \
+            and not osp.isabs(model_part['cfg_path']) and '::' not in model_part['cfg_path']:
+        model_part['cfg_path'] = osp.join(REPO, model_part['cfg_path'])
+
+
+def teacher_cfg(opts: DemoOptions, source_root: str) -> Config:
+    cfg = _load('teacher_tiny.py')
+    _point_data(cfg, source_root)
+    _schedule(cfg, opts.teacher_iters)
+    cfg.randomness = dict(seed=0)
+    _name_run(cfg, osp.join(opts.work_dir, 'teacher'), 'teacher')
+    return cfg
+
+
+def student_cfg(method: str, seed: int, opts: DemoOptions, target_root: str,
+                teacher_ckpt: str) -> Config:
+    """Training config of one student run: the real configs with demo data and budget."""
+    if method not in METHODS:
+        raise ValueError(f'unknown method {method!r}; choose from {METHODS}')
+    cfg = _load('student_tiny.py' if method == 'student' else 'procd_tiny.py')
+    if method != 'student':
+        cfg.model.teacher_ckpt = teacher_ckpt
+        cfg.model.teacher = dict(cfg_path=osp.join(CONFIG_DIR, 'teacher_tiny.py'))
+        _absolute_cfg_path(cfg.model.get('architecture'))
+        if method == 'cwd':
+            cfg.model.lambda_pro = 0.0
+    _point_data(cfg, target_root)
+    _schedule(cfg, opts.iters)
+    cfg.randomness = dict(seed=seed)
+    for key, value in opts.extra.get(method, {}).items():
+        cfg.merge_from_dict({key: value})
+    _name_run(cfg, run_dir(opts, method, seed), f'{method}_s{seed}')
+    return cfg
+
+
+def test_cfg(ckpt: str, domain: str, opts: DemoOptions, target_root: str, work_dir: str,
+             method: str) -> Config:
+    """Test config of an exported student on the clear or the foggy target val split.
+
+    Besides the per-class AP50 tables the metric writes the detections as COCO
+    JSON (``<work_dir>/detections_<domain>.bbox.json``).
+    """
+    cfg = _load('student_tiny.py')
+    ds = cfg.test_dataloader.dataset
+    ds.data_root = target_root
+    ds.ann_file = VAL_ANN
+    if domain == 'foggy':
+        ds.type = 'FoggyCityscapesDataset'
+        ds.beta = opts.beta
+        ds.data_prefix = dict(img='leftImg8bit_foggy/val/')
+    else:
+        ds.data_prefix = dict(img='leftImg8bit/val/')
+    cfg.test_evaluator = dict(type='PerClassAP50Metric', ann_file=target_root + VAL_ANN,
+                              metric='bbox', table_dir=work_dir, table_name=f'ap50_{domain}',
+                              method=f'{METHOD_NAMES.get(method, method)} ({domain})',
+                              outfile_prefix=osp.join(work_dir, f'detections_{domain}'))
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None
+    cfg.load_from = ckpt
+    _name_run(cfg, work_dir, f'test_{method}_{domain}')
+    return cfg

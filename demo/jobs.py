@@ -1,0 +1,219 @@
+"""The demo's units of work (:class:`Job`): the teacher, one student run (train, export,
+test clear and foggy, measure) and the pictures; each returns only paths and numbers, so a
+worker process can run it."""
+import os.path as osp
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from mmengine.config import Config
+
+from .configs import student_cfg, teacher_cfg, test_cfg
+from .data import val_images
+from .files import log, output_to, read_json, stamp_ok, write_json
+from .measures import detection_counts, latest_scalars, map50, measure_prototype_usage, state_digest
+from .options import (
+    CONFIG_DIR,
+    DOMAINS,
+    METHOD_NAMES,
+    VAL_ANN,
+    DemoOptions,
+    run_dir,
+    teacher_ckpt_path,
+)
+
+
+def train(cfg: Config) -> str:
+    """Train with an mmengine Runner; return the final checkpoint path."""
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    ckpt = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg["max_iters"]}.pth')
+    if not osp.isfile(ckpt):
+        raise RuntimeError(f'training did not write {ckpt}')
+    return ckpt
+
+
+def evaluate(cfg: Config) -> Dict[str, float]:
+    from mmengine.runner import Runner
+    return dict(Runner.from_cfg(cfg).test())
+
+
+def export_plain(method: str, ckpt: str, dst: str) -> str:
+    """A plain mmdet student checkpoint for every method (the distillers' via export)."""
+    if method == 'student':
+        shutil.copyfile(ckpt, dst)
+    else:
+        from procd_mm.models.algorithms.export import export_student
+        export_student(ckpt, dst)
+    return dst
+
+
+@dataclass(frozen=True)
+class Job:
+    """One independent unit of work: ``teacher``, a student run or the ``pictures``."""
+    kind: str  # 'teacher' | 'student' | 'pictures'
+    method: Optional[str] = None
+    seed: Optional[int] = None
+    needs: Tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        if self.kind == 'student':
+            return f'{self.method}_seed{self.seed}'
+        return self.kind if self.seed is None else f'{self.kind}_seed{self.seed}'
+
+    @property
+    def priority(self) -> int:
+        """Lower runs first among ready jobs: the teacher, then the long distilled runs."""
+        if self.kind == 'teacher':
+            return 0
+        if self.kind == 'student':
+            return 1 if self.method != 'student' else 2
+        return 3
+
+
+def plan_jobs(opts: DemoOptions, teacher_cached: bool, pictures: bool = True) -> List[Job]:
+    """The teacher (unless cached or unused), every method × seed and, optionally, the
+    pictures of the first seed."""
+    teacher_needed = not teacher_cached and any(m != 'student' for m in opts.methods)
+    jobs = [Job('teacher')] if teacher_needed else []
+    needs_teacher = ('teacher', ) if teacher_needed else ()
+    for seed in opts.seeds:
+        for method in opts.methods:
+            jobs.append(Job('student', method, seed,
+                            () if method == 'student' else needs_teacher))
+    if pictures and opts.seeds:
+        seed0 = opts.seeds[0]
+        jobs.append(Job('pictures', seed=seed0, needs=tuple(
+            j.key for j in jobs if j.kind == 'student' and j.seed == seed0)))
+    return jobs
+
+
+def run_job(job: Job, opts: DemoOptions, roots: Dict[str, str]) -> dict:
+    """Run one job in this process; returns only picklable data (paths, numbers, strings)."""
+    import torch
+
+    import procd_mm  # noqa: F401  (registers datasets, metric, models)
+    threads = torch.get_num_threads()
+    if opts.threads > 0:
+        torch.set_num_threads(opts.threads)
+    cpu = time.process_time()
+    try:
+        if job.kind == 'teacher':
+            result = _teacher_job(opts, roots['source'])
+        elif job.kind == 'pictures':
+            result = _pictures_job(opts, roots, job.seed)
+        else:
+            result = _student_job(job.method, job.seed, opts, roots)
+    finally:
+        torch.set_num_threads(threads)
+    # CPU time of this process during the job: the job's cost on an otherwise idle core
+    result['cpu_seconds'] = round(time.process_time() - cpu, 1)
+    return result
+
+
+def _teacher_job(opts: DemoOptions, source_root: str) -> dict:
+    cfg = teacher_cfg(opts, source_root)
+    shutil.rmtree(cfg.work_dir, ignore_errors=True)
+    start = time.time()
+    with output_to(osp.join(cfg.work_dir, 'demo_job.log')):
+        ckpt = train(cfg)
+    write_json(osp.join(cfg.work_dir, 'demo_stamp.json'), _teacher_stamp(opts, source_root))
+    return dict(ckpt=ckpt, seconds=round(time.time() - start, 1))
+
+
+def _student_job(method: str, seed: int, opts: DemoOptions, roots: Dict[str, str]) -> dict:
+    from procd_mm.evaluation.paper_table import format_markdown
+
+    from . import plots
+    target = roots['target']
+    cfg = student_cfg(method, seed, opts, target, teacher_ckpt_path(opts))
+    shutil.rmtree(cfg.work_dir, ignore_errors=True)
+    log = osp.join(cfg.work_dir, 'demo_job.log')
+    out = dict(method=method, seed=seed, work_dir=cfg.work_dir, log=log, map50={}, tables={},
+               detections={})
+    t0 = time.time()
+    with output_to(log):
+        ckpt = train(cfg)
+        out['train_seconds'] = round(time.time() - t0, 1)
+        out['ckpt'] = ckpt
+        out['plain'] = export_plain(method, ckpt, osp.join(cfg.work_dir, 'student.pth'))
+        out['digest'] = state_digest(out['plain'])
+        t1 = time.time()
+        for domain in DOMAINS:
+            test_dir = osp.join(cfg.work_dir, f'test_{domain}')
+            metrics = evaluate(test_cfg(out['plain'], domain, opts, target, test_dir, method))
+            out['map50'][domain] = map50(metrics)
+            try:
+                out['tables'][domain] = format_markdown(
+                    metrics, f'{METHOD_NAMES[method]} s{seed} {domain}')
+            except KeyError:  # no detections at all: CocoMetric has no per-class row
+                out['tables'][domain] = f'{METHOD_NAMES[method]} s{seed} {domain}: ' \
+                                        'no detections\n'
+            out['detections'][domain] = detection_counts(
+                target + VAL_ANN, osp.join(test_dir, f'detections_{domain}.bbox.json'),
+                opts.score_thr, cfg.train_dataloader.dataset.metainfo.classes)
+        out['test_seconds'] = round(time.time() - t1, 1)
+        if method == 'procd':
+            out['prototypes'] = measure_prototype_usage(
+                cfg, ckpt, {d: val_images(target, opts.beta, domain=d) for d in DOMAINS})
+        scalars = latest_scalars(cfg.work_dir)
+        if scalars:
+            out['loss_curve'] = plots.plot_loss_curves(
+                scalars, osp.join(opts.work_dir, 'figures', f'loss_{method}_seed{seed}.png'),
+                title=f'{METHOD_NAMES[method]} seed {seed}')
+    out['seconds'] = round(time.time() - t0, 1)
+    return out
+
+
+def _pictures_job(opts: DemoOptions, roots: Dict[str, str], seed: int) -> dict:
+    """Side-by-side detections of every method and the ProC-KD prototype maps of one seed."""
+    from procd_mm.visualization import visualize
+
+    from . import plots
+    fig_dir = osp.join(opts.work_dir, 'figures')
+    images = val_images(roots['target'], opts.beta, opts.num_pictures)
+    out = dict(detections=[], prototypes=[])
+    start = time.time()
+    with output_to(osp.join(fig_dir, 'demo_job.log')):
+        models = [(METHOD_NAMES[m], osp.join(run_dir(opts, m, seed), 'student.pth'))
+                  for m in opts.methods]
+        if models:
+            out['detections'] = plots.side_by_side_detections(
+                osp.join(CONFIG_DIR, 'student_tiny.py'), models, images,
+                osp.join(fig_dir, 'detections'), score_thr=opts.score_thr,
+                ground_truth=plots.coco_ground_truth(roots['target'] + VAL_ANN))
+        if 'procd' in opts.methods:
+            cfg = student_cfg('procd', seed, opts, roots['target'], teacher_ckpt_path(opts))
+            ckpt = osp.join(run_dir(opts, 'procd', seed), f'iter_{opts.iters}.pth')
+            out['prototypes'] = visualize(cfg, ckpt, images, osp.join(fig_dir, 'prototypes'))
+    out['seconds'] = round(time.time() - start, 1)
+    return out
+
+
+def _teacher_stamp(opts: DemoOptions, source_root: str) -> dict:
+    return dict(iters=opts.teacher_iters,
+                data=read_json(osp.join(source_root, 'demo_stamp.json')))
+
+
+def cached_teacher(opts: DemoOptions, source_root: str) -> Optional[str]:
+    """The teacher checkpoint if one trained with these settings is on disk."""
+    ckpt = teacher_ckpt_path(opts)
+    stamp_file = osp.join(opts.work_dir, 'teacher', 'demo_stamp.json')
+    if osp.isfile(ckpt) and stamp_ok(stamp_file, _teacher_stamp(opts, source_root)):
+        return ckpt
+    return None
+
+
+def teacher_checkpoint(opts: DemoOptions, source_root: str) -> str:
+    """Reuse the cached teacher or train it in this process."""
+    ckpt = cached_teacher(opts, source_root)
+    if ckpt:
+        log(f'reusing the teacher {ckpt}')
+        return ckpt
+    log(f'training the teacher ({opts.teacher_iters} iters)')
+    result = run_job(Job('teacher'), opts, dict(source=source_root))
+    log(f'teacher trained in {result["seconds"]:.0f} s')
+    return result['ckpt']

@@ -1,0 +1,50 @@
+"""The demo's settings (:class:`DemoOptions`) and where each run puts its files."""
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG_DIR = osp.join(REPO, 'configs', 'synthetic')
+METHODS = ('student', 'cwd', 'procd')
+METHOD_NAMES = dict(student='Student', cwd='CWD', procd='ProC-KD')
+DOMAINS = ('clear', 'foggy')
+VAL_ANN = 'annotations/instancesonly_filtered_gtFine_val.json'
+
+
+@dataclass
+class DemoOptions:
+    """Sizes and budgets of one demo run (defaults: ``make demo``; see docs/demo.md)."""
+    work_dir: str = 'work_dirs/demo'
+    seeds: Sequence[int] = (0, 1, 2, 3)
+    iters: int = 150
+    teacher_iters: int = 200
+    source_train: int = 160
+    target_train: int = 240  # chosen by the pilot (python -m demo.pilot); see docs/demo.md
+    num_val: int = 40
+    height: int = 128
+    width: int = 256
+    beta: float = 0.005  # chosen by the pilot too; see docs/demo.md
+    source_seed: int = 1000
+    target_seed: int = 0
+    num_pictures: int = 3
+    score_thr: float = 0.1
+    threads: int = 1  # torch threads per run (one per core: the runs share the cores)
+    workers: Optional[int] = None  # parallel runs; None: os.cpu_count(), capped by the jobs
+    methods: Sequence[str] = METHODS
+    extra: Dict = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> str:
+        return osp.join(self.work_dir, 'data')
+
+
+def run_dir(opts: DemoOptions, method: str, seed: int) -> str:
+    return osp.join(opts.work_dir, f'{method}_seed{seed}')
+
+
+def teacher_ckpt_path(opts: DemoOptions) -> str:
+    return osp.abspath(osp.join(opts.work_dir, 'teacher', f'iter_{opts.teacher_iters}.pth'))
+
+
+def parse_seeds(text: str) -> List[int]:
+    return [int(s) for s in text.split(',') if s.strip()]
