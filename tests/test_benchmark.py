@@ -1,5 +1,7 @@
-"""tools/analysis/benchmark_distill.py at a tiny size: the JSON report has every field."""
+"""The benchmarks of tools/analysis/ at a tiny size: their JSON reports have every field."""
 import json
+
+import pytest
 
 from tests.conftest import run_tool
 
@@ -38,3 +40,23 @@ def test_benchmark_tiny(tmp_path):
     assert {'full_vs_extract_time', 'full_vs_extract_mem'} <= set(t)
     assert report['setup']['memory'] and report['setup']['feature_shapes']
     assert (tmp_path / 'bench.md').read_text().startswith('device')
+
+
+@pytest.mark.slow  # ~2-4 min: spawns a worker pool and trains 6 students
+def test_demo_pool_benchmark_tiny(tmp_path):
+    """The pool benchmark runs both modes on the same jobs and trains the same students."""
+    work = tmp_path / 'pool'
+    res = run_tool('tools/analysis/benchmark_demo_pool.py', '--work-dir', str(work),
+                   '--seeds', '0', '--iters', '2', '--teacher-iters', '2',
+                   '--source-train', '4', '--target-train', '4', '--num-val', '2',
+                   timeout=900)
+    report = json.loads((work / 'pool_benchmark.json').read_text())
+    assert '"throughput_ratio"' in res.stdout
+    assert report['jobs'] == ['student_seed0', 'cwd_seed0', 'procd_seed0']
+    assert report['pool_workers'] >= 1 and report['rounds'] == 1
+    assert set(report['wall_seconds']) == {'sequential', 'pool'}
+    assert all(len(w) == 1 and w[0] > 0 for w in report['wall_seconds'].values())
+    walls = report['wall_seconds']  # rounded to 0.1 s; the ratio is of the unrounded walls
+    assert report['throughput_ratio'] == pytest.approx(
+        walls['sequential'][0] / walls['pool'][0], abs=0.02)
+    assert report['same_students'] is True
