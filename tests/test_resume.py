@@ -115,6 +115,9 @@ from mmengine.registry import HOOKS
 
 ARMED = []
 _format_code = config_module.FormatCode
+# as from a terminal: a shell starts background jobs (`make test &`) with SIGINT ignored,
+# and an ignored SIGINT rightly stays ignored by the tool
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _format_code_interrupted(*args, **kwargs):
