@@ -9,7 +9,15 @@ from .options import CONFIG_DIR, METHOD_NAMES, METHODS, REPO, VAL_ANN, DemoOptio
 
 
 def _load(name: str) -> Config:
-    return Config.fromfile(osp.join(CONFIG_DIR, name))
+    """The config, without yapf formatting of its text.
+
+    mmengine formats a config with yapf each time a runner logs or dumps it (four times per
+    runner, about half a second each for these configs); the demo's 37 runners dump the same
+    config as unformatted Python instead. ``Config.fromfile`` of mmengine 0.10.7 drops its
+    ``format_python_code`` argument for non-lazy configs, hence the second constructor.
+    """
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
+    return Config(cfg.to_dict(), filename=cfg.filename, format_python_code=False)
 
 
 def _point_data(cfg: Config, root: str) -> None:

@@ -50,6 +50,11 @@ def export_plain(method: str, ckpt: str, dst: str) -> str:
     return dst
 
 
+#: The methods by the cost of one run, longest first (one ProC-KD iteration costs the
+#: student's plus the teacher's ``extract_feat`` and the prototype path; CWD the first two).
+LONGEST_FIRST = ('procd', 'cwd', 'student')
+
+
 @dataclass(frozen=True)
 class Job:
     """One independent unit of work: ``teacher``, a student run or the ``pictures``."""
@@ -66,12 +71,13 @@ class Job:
 
     @property
     def priority(self) -> int:
-        """Lower runs first among ready jobs: the teacher, then the long distilled runs."""
+        """Lower runs first among ready jobs, longest first: the teacher, ProC-KD, CWD,
+        student only, the pictures (so that the pool's last jobs are short)."""
         if self.kind == 'teacher':
             return 0
         if self.kind == 'student':
-            return 1 if self.method != 'student' else 2
-        return 3
+            return 1 + LONGEST_FIRST.index(self.method)
+        return 1 + len(LONGEST_FIRST)
 
 
 def plan_jobs(opts: DemoOptions, teacher_cached: bool, pictures: bool = True) -> List[Job]:

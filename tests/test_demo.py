@@ -141,9 +141,10 @@ def test_plan_jobs():
     assert by_key['student_seed5'].needs == ()  # starts while the teacher trains
     assert by_key['cwd_seed5'].needs == ('teacher', ) == by_key['procd_seed3'].needs
     assert set(by_key['pictures_seed3'].needs) == {f'{m}_seed3' for m in METHODS}
-    # the teacher first, then the long distilled runs, then student-only, then pictures
+    # longest first: the teacher, ProC-KD, CWD, student-only, then pictures
     assert by_key['teacher'].priority < by_key['procd_seed5'].priority \
-        < by_key['student_seed3'].priority < by_key['pictures_seed3'].priority
+        < by_key['cwd_seed3'].priority < by_key['student_seed3'].priority \
+        < by_key['pictures_seed3'].priority
     cached = plan_jobs(opts, teacher_cached=True, pictures=False)
     assert [j.key for j in cached] == keys[1:-1] and all(not j.needs for j in cached)
     only_student = plan_jobs(dataclasses.replace(opts, methods=('student', )), False)
