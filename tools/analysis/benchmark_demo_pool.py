@@ -24,6 +24,7 @@ if REPO not in sys.path:  # the demo application stands beside the package, as t
     sys.path.insert(0, REPO)
 
 from demo.data import prepare_data  # noqa: E402
+from demo.files import write_json  # noqa: E402
 from demo.jobs import Job, teacher_checkpoint  # noqa: E402
 from demo.options import METHODS, DemoOptions, parse_seeds  # noqa: E402
 from demo.pool import default_workers, run_jobs  # noqa: E402
@@ -70,8 +71,7 @@ def main(argv=None) -> dict:
                   wall_seconds={m: [round(w, 1) for w in v] for m, v in walls.items()},
                   throughput_ratio=round(min(walls['sequential']) / min(walls['pool']), 2),
                   same_students=digests['sequential'] == digests['pool'])
-    with open(osp.join(a.work_dir, 'pool_benchmark.json'), 'w', encoding='utf-8') as f:
-        json.dump(report, f, indent=2)
+    write_json(osp.join(a.work_dir, 'pool_benchmark.json'), report)
     print(json.dumps(report, indent=2))
     return report
 
