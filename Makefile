@@ -6,8 +6,9 @@ STAMP := $(VENV)/.procd-mm-setup
 SHARED_WHEELS ?= ../shared/wheels
 CONSTRAINTS := requirements/cpu-constraints.txt
 PYTEST_ARGS ?=
+SETUP_CUDA_ARGS ?=
 
-.PHONY: setup demo test test-slow lint bench clean-venv
+.PHONY: setup setup-cuda demo test test-slow test-cuda lint bench clean-venv
 
 setup: $(STAMP)
 
@@ -23,6 +24,12 @@ $(STAMP): setup.py $(CONSTRAINTS)
 	$(PY) -c "import procd_mm, mmcv.ops, mmdet, mmrazor.models"
 	touch $(STAMP)
 
+# GPU machines (docs/gpu.md): torch 2.13.0 with CUDA, mmcv 2.1.0's CUDA ops compiled against it,
+# then mmcv.ops.nms / RoIAlign run on the GPU; e.g. SETUP_CUDA_ARGS="--torch-index URL"
+setup-cuda:
+	$(PYTHON) tools/misc/setup_cuda.py --venv $(VENV) $(SETUP_CUDA_ARGS)
+	touch $(STAMP)
+
 demo: setup
 	$(PY) -m demo
 
@@ -34,6 +41,10 @@ test: lint
 
 test-slow: setup
 	$(VENV)/bin/pytest -q -m slow $(PYTEST_ARGS)
+
+# the GPU tests (tests/test_cuda.py): they skip without a CUDA GPU
+test-cuda:
+	$(VENV)/bin/pytest -q -m cuda $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) tools/analysis/benchmark_distill.py

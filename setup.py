@@ -12,7 +12,9 @@ setup(
     # ranges, so that an environment with its own torch (and mmcv built against it) keeps
     # them; the exact CPU stack of `make setup` is requirements/cpu-constraints.txt
     install_requires=[
-        'torch>=2.0',
+        # the torch range mmcv 2.1.0's compiled ops build against: torch 2.14 and later need
+        # C++20 in ATen/ATen.h, mmcv 2.1.0 compiles with -std=c++17 (docs/gpu.md)
+        'torch>=2.0,<2.14',
         'mmengine>=0.7.1,<1.0.0',  # the range mmdet 3.3 accepts
         'mmcv>=2.0.0rc4,<2.2.0',  # likewise
         'mmdet>=3.0.0,<3.4.0',
