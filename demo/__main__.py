@@ -1,22 +1,35 @@
 """``make demo`` (``python -m demo``): ProC-KD vs CWD vs student-only on synthetic data,
-clear and foggy, several seeds in parallel worker processes. The work is in
-:mod:`demo.pipeline`; see ``docs/demo.md``.
+clear and foggy, several seeds in parallel worker processes. ``--study`` runs the same
+experiment on 8 seeds (reusing the runs of the demo's seeds) for paired confidence
+intervals. The work is in :mod:`demo.pipeline`; see ``docs/demo.md``.
 """
 import argparse
 
 from .options import DemoOptions, parse_seeds
 from .pipeline import run_demo
 
+#: The seeds of ``--study`` (the demo's first four among them).
+STUDY_SEEDS = '0,1,2,3,4,5,6,7'
+
 
 def parse_args(argv=None):
     d = DemoOptions()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--work-dir', default=d.work_dir)
-    p.add_argument('--seeds', default=','.join(map(str, d.seeds)), help='e.g. 0,1,2,3')
+    p.add_argument('--regime', default=d.regime, choices=('paper', 'disjoint'),
+                   help="the teacher's label space and domain (docs/demo.md)")
+    p.add_argument('--study', action='store_true',
+                   help=f'the study: seeds {STUDY_SEEDS} (unless --seeds), no pictures, '
+                        'written to study_summary.json')
+    p.add_argument('--seeds', default=None,
+                   help=f'e.g. 0,1,2,3 (default {",".join(map(str, d.seeds))}; with --study '
+                        f'{STUDY_SEEDS})')
     p.add_argument('--iters', type=int, default=d.iters, help='student iterations')
     p.add_argument('--teacher-iters', type=int, default=d.teacher_iters)
     p.add_argument('--source-train', type=int, default=d.source_train,
                    help='teacher (source) training images')
+    p.add_argument('--source-val', type=int, default=d.source_val,
+                   help='source val images (the teacher\'s own mAP50)')
     p.add_argument('--target-train', type=int, default=d.target_train,
                    help='student (target) training images')
     p.add_argument('--num-val', type=int, default=d.num_val, help='target val images')
@@ -36,12 +49,18 @@ def parse_args(argv=None):
 
 def main(argv=None):
     a = parse_args(argv)
-    opts = DemoOptions(work_dir=a.work_dir, seeds=parse_seeds(a.seeds), iters=a.iters,
-                       teacher_iters=a.teacher_iters, source_train=a.source_train,
-                       target_train=a.target_train, num_val=a.num_val, height=a.height,
-                       width=a.width, beta=a.beta, num_pictures=a.num_pictures, threads=a.threads,
-                       workers=a.workers, methods=tuple(m for m in a.methods.split(',') if m))
-    run_demo(opts)
+    seeds = a.seeds if a.seeds is not None else (
+        STUDY_SEEDS if a.study else ','.join(map(str, DemoOptions.seeds)))
+    opts = DemoOptions(work_dir=a.work_dir, regime=a.regime, seeds=parse_seeds(seeds),
+                       iters=a.iters, teacher_iters=a.teacher_iters, source_train=a.source_train,
+                       source_val=a.source_val, target_train=a.target_train, num_val=a.num_val,
+                       height=a.height, width=a.width, beta=a.beta, num_pictures=a.num_pictures,
+                       threads=a.threads, workers=a.workers,
+                       methods=tuple(m for m in a.methods.split(',') if m))
+    if a.study:
+        run_demo(opts, name='study_summary', draw_pictures=False)
+    else:
+        run_demo(opts)
 
 
 if __name__ == '__main__':

@@ -5,7 +5,16 @@ import time
 
 from mmengine.config import Config
 
-from .options import CONFIG_DIR, METHOD_NAMES, METHODS, REPO, VAL_ANN, DemoOptions, run_dir
+from .options import (
+    CONFIG_DIR,
+    METHOD_NAMES,
+    METHODS,
+    REPO,
+    VAL_ANN,
+    DemoOptions,
+    regime_of,
+    run_dir,
+)
 
 
 def _load(name: str) -> Config:
@@ -35,7 +44,9 @@ def _schedule(cfg: Config, iters: int) -> None:
     ]
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters,
                                         max_keep_ckpts=1, save_last=True)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=max(1, min(10, iters // 20)))
+    # every iteration's own values (window 1): the clipped fraction counts single steps
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.log_processor = dict(by_epoch=False, window_size=1)
     # no validation during training: the demo tests every student afterwards
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
 
@@ -56,7 +67,7 @@ def _absolute_cfg_path(model_part) -> None:
 
 
 def teacher_cfg(opts: DemoOptions, source_root: str) -> Config:
-    cfg = _load('teacher_tiny.py')
+    cfg = _load(regime_of(opts).teacher_config)
     _point_data(cfg, source_root)
     _schedule(cfg, opts.teacher_iters)
     cfg.randomness = dict(seed=0)
@@ -69,10 +80,11 @@ def student_cfg(method: str, seed: int, opts: DemoOptions, target_root: str,
     """Training config of one student run: the real configs with demo data and budget."""
     if method not in METHODS:
         raise ValueError(f'unknown method {method!r}; choose from {METHODS}')
-    cfg = _load('student_tiny.py' if method == 'student' else 'procd_tiny.py')
+    regime = regime_of(opts)
+    cfg = _load(regime.student_config if method == 'student' else regime.procd_config)
     if method != 'student':
         cfg.model.teacher_ckpt = teacher_ckpt
-        cfg.model.teacher = dict(cfg_path=osp.join(CONFIG_DIR, 'teacher_tiny.py'))
+        cfg.model.teacher = dict(cfg_path=osp.join(CONFIG_DIR, regime.teacher_config))
         _absolute_cfg_path(cfg.model.get('architecture'))
         if method == 'cwd':
             cfg.model.lambda_pro = 0.0
@@ -86,13 +98,14 @@ def student_cfg(method: str, seed: int, opts: DemoOptions, target_root: str,
 
 
 def test_cfg(ckpt: str, domain: str, opts: DemoOptions, target_root: str, work_dir: str,
-             method: str) -> Config:
-    """Test config of an exported student on the clear or the foggy target val split.
+             method: str, config: str = None) -> Config:
+    """Test config of an exported student (or of ``config``'s model, e.g. the teacher on
+    its source tree) on the clear or the foggy val split of ``target_root``.
 
     Besides the per-class AP50 tables the metric writes the detections as COCO
     JSON (``<work_dir>/detections_<domain>.bbox.json``).
     """
-    cfg = _load('student_tiny.py')
+    cfg = _load(config or regime_of(opts).student_config)
     ds = cfg.test_dataloader.dataset
     ds.data_root = target_root
     ds.ann_file = VAL_ANN

@@ -1,6 +1,8 @@
 """The demo's units of work (:class:`Job`): the teacher, one student run (train, export,
 test clear and foggy, measure) and the pictures; each returns only paths and numbers, so a
 worker process can run it."""
+import hashlib
+import json
 import os.path as osp
 import shutil
 import time
@@ -12,13 +14,22 @@ from mmengine.config import Config
 from .configs import student_cfg, teacher_cfg, test_cfg
 from .data import val_images
 from .files import log, output_to, read_json, stamp_ok, write_json
-from .measures import detection_counts, latest_scalars, map50, measure_prototype_usage, state_digest
+from .gradients import clipped_fraction, gradient_norms
+from .measures import (
+    detection_counts,
+    latest_scalars,
+    loss_flatness,
+    map50,
+    measure_prototype_usage,
+    state_digest,
+)
 from .options import (
     CONFIG_DIR,
     DOMAINS,
     METHOD_NAMES,
     VAL_ANN,
     DemoOptions,
+    regime_of,
     run_dir,
     teacher_ckpt_path,
 )
@@ -57,8 +68,9 @@ LONGEST_FIRST = ('procd', 'cwd', 'student')
 
 @dataclass(frozen=True)
 class Job:
-    """One independent unit of work: ``teacher``, a student run or the ``pictures``."""
-    kind: str  # 'teacher' | 'student' | 'pictures'
+    """One independent unit of work: ``teacher``, a student run, the ``probe`` or the
+    ``pictures``."""
+    kind: str  # 'teacher' | 'student' | 'probe' | 'pictures'
     method: Optional[str] = None
     seed: Optional[int] = None
     needs: Tuple[str, ...] = ()
@@ -72,17 +84,19 @@ class Job:
     @property
     def priority(self) -> int:
         """Lower runs first among ready jobs, longest first: the teacher, ProC-KD, CWD,
-        student only, the pictures (so that the pool's last jobs are short)."""
+        student only, the probe, the pictures (so that the pool's last jobs are short)."""
         if self.kind == 'teacher':
             return 0
         if self.kind == 'student':
             return 1 + LONGEST_FIRST.index(self.method)
-        return 1 + len(LONGEST_FIRST)
+        return 1 + len(LONGEST_FIRST) + (self.kind == 'pictures')
 
 
-def plan_jobs(opts: DemoOptions, teacher_cached: bool, pictures: bool = True) -> List[Job]:
-    """The teacher (unless cached or unused), every method × seed and, optionally, the
-    pictures of the first seed."""
+def plan_jobs(opts: DemoOptions, teacher_cached: bool, pictures: bool = True,
+              probe: bool = True) -> List[Job]:
+    """The teacher (unless cached or unused), every method × seed, the linear probe (when
+    the student alone and a distilled method run) and, optionally, the pictures of the
+    first seed."""
     teacher_needed = not teacher_cached and any(m != 'student' for m in opts.methods)
     jobs = [Job('teacher')] if teacher_needed else []
     needs_teacher = ('teacher', ) if teacher_needed else ()
@@ -90,6 +104,10 @@ def plan_jobs(opts: DemoOptions, teacher_cached: bool, pictures: bool = True) ->
         for method in opts.methods:
             jobs.append(Job('student', method, seed,
                             () if method == 'student' else needs_teacher))
+    uses_teacher = any(m != 'student' for m in opts.methods)
+    if probe and opts.seeds and uses_teacher and 'student' in opts.methods:
+        jobs.append(Job('probe', seed=opts.seeds[0],
+                        needs=needs_teacher + (f'student_seed{opts.seeds[0]}', )))
     if pictures and opts.seeds:
         seed0 = opts.seeds[0]
         jobs.append(Job('pictures', seed=seed0, needs=tuple(
@@ -111,6 +129,8 @@ def run_job(job: Job, opts: DemoOptions, roots: Dict[str, str]) -> dict:
             result = _teacher_job(opts, roots['source'])
         elif job.kind == 'pictures':
             result = _pictures_job(opts, roots, job.seed)
+        elif job.kind == 'probe':
+            result = _probe_job(opts, roots['target'], job.seed)
         else:
             result = _student_job(job.method, job.seed, opts, roots)
     finally:
@@ -120,14 +140,28 @@ def run_job(job: Job, opts: DemoOptions, roots: Dict[str, str]) -> dict:
     return result
 
 
+def config_digest(cfg: Config) -> str:
+    """SHA-256 of a run's settings, leaving out its names and work dir."""
+    d = {k: v for k, v in cfg.to_dict().items()
+         if k not in ('work_dir', 'experiment_name', 'visualizer')}
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _teacher_job(opts: DemoOptions, source_root: str) -> dict:
+    """Train the teacher, then test it on the source val split (its own label space)."""
     cfg = teacher_cfg(opts, source_root)
     shutil.rmtree(cfg.work_dir, ignore_errors=True)
     start = time.time()
     with output_to(osp.join(cfg.work_dir, 'demo_job.log')):
         ckpt = train(cfg)
+        test_dir = osp.join(cfg.work_dir, 'test_source')
+        metrics = evaluate(test_cfg(ckpt, 'clear', opts, source_root, test_dir, 'teacher',
+                                    config=regime_of(opts).teacher_config))
+    result = dict(ckpt=ckpt, seconds=round(time.time() - start, 1),
+                  source_map50=map50(metrics))
+    write_json(osp.join(cfg.work_dir, 'demo_result.json'), result)
     write_json(osp.join(cfg.work_dir, 'demo_stamp.json'), _teacher_stamp(opts, source_root))
-    return dict(ckpt=ckpt, seconds=round(time.time() - start, 1))
+    return result
 
 
 def _student_job(method: str, seed: int, opts: DemoOptions, roots: Dict[str, str]) -> dict:
@@ -136,12 +170,19 @@ def _student_job(method: str, seed: int, opts: DemoOptions, roots: Dict[str, str
     from . import plots
     target = roots['target']
     cfg = student_cfg(method, seed, opts, target, teacher_ckpt_path(opts))
+    stamp = _student_stamp(cfg, opts, roots)
+    cache = osp.join(cfg.work_dir, 'demo_result.json')
+    if osp.isfile(cache):
+        cached = read_json(cache)
+        if cached.get('stamp') == stamp:
+            return dict(cached['result'], cached=True)
     shutil.rmtree(cfg.work_dir, ignore_errors=True)
     log = osp.join(cfg.work_dir, 'demo_job.log')
     out = dict(method=method, seed=seed, work_dir=cfg.work_dir, log=log, map50={}, tables={},
                detections={})
     t0 = time.time()
     with output_to(log):
+        out['gradients'] = gradient_norms(cfg, seed)
         ckpt = train(cfg)
         out['train_seconds'] = round(time.time() - t0, 1)
         out['ckpt'] = ckpt
@@ -166,11 +207,44 @@ def _student_job(method: str, seed: int, opts: DemoOptions, roots: Dict[str, str
             out['prototypes'] = measure_prototype_usage(
                 cfg, ckpt, {d: val_images(target, opts.beta, domain=d) for d in DOMAINS})
         scalars = latest_scalars(cfg.work_dir)
-        if scalars:
-            out['loss_curve'] = plots.plot_loss_curves(
-                scalars, osp.join(opts.work_dir, 'figures', f'loss_{method}_seed{seed}.png'),
-                title=f'{METHOD_NAMES[method]} seed {seed}')
+        out['clipping'] = clipped_fraction(scalars, cfg.optim_wrapper.clip_grad.max_norm)
+        out['loss_flatness'] = loss_flatness(scalars)
+        out['loss_curve'] = plots.plot_loss_curves(
+            scalars, osp.join(opts.work_dir, 'figures', f'loss_{method}_seed{seed}.png'),
+            title=f'{METHOD_NAMES[method]} seed {seed}')
     out['seconds'] = round(time.time() - t0, 1)
+    write_json(cache, dict(stamp=stamp, result=out))
+    return out
+
+
+def _student_stamp(cfg: Config, opts: DemoOptions, roots: Dict[str, str]) -> dict:
+    """What a student run's result depends on: its settings, its data and, when distilled,
+    its teacher; a run with the same stamp on disk is reused."""
+    return dict(config=config_digest(cfg), threads=opts.threads,
+                data=read_json(osp.join(roots['target'], 'demo_stamp.json')),
+                teacher=None if cfg.model.get('type') != 'ProCKD' else
+                _teacher_stamp(opts, roots['source']))
+
+
+def _probe_job(opts: DemoOptions, target_root: str, seed: int) -> dict:
+    """The linear probe (demo/probe.py) of the trained teacher, a random teacher of the same
+    architecture and the student trained alone (seed ``seed``), on the student's classes."""
+    from mmengine.config import Config
+
+    from .probe import probe
+    regime = regime_of(opts)
+    teacher_config = osp.join(CONFIG_DIR, regime.teacher_config)
+    student_config = osp.join(CONFIG_DIR, regime.student_config)
+    classes = tuple(Config.fromfile(student_config).train_dataloader.dataset.metainfo.classes)
+    start = time.time()
+    with output_to(osp.join(opts.work_dir, 'probe', 'demo_job.log')):
+        out = dict(
+            teacher=probe(teacher_config, teacher_ckpt_path(opts), target_root, classes),
+            random_teacher=probe(teacher_config, None, target_root, classes),
+            student=probe(student_config, osp.join(run_dir(opts, 'student', seed),
+                                                   'student.pth'), target_root, classes))
+    out['student_seed'] = seed
+    out['seconds'] = round(time.time() - start, 1)
     return out
 
 
@@ -188,7 +262,7 @@ def _pictures_job(opts: DemoOptions, roots: Dict[str, str], seed: int) -> dict:
                   for m in opts.methods]
         if models:
             out['detections'] = plots.side_by_side_detections(
-                osp.join(CONFIG_DIR, 'student_tiny.py'), models, images,
+                osp.join(CONFIG_DIR, regime_of(opts).student_config), models, images,
                 osp.join(fig_dir, 'detections'), score_thr=opts.score_thr,
                 ground_truth=plots.coco_ground_truth(roots['target'] + VAL_ANN))
         if 'procd' in opts.methods:
@@ -200,7 +274,9 @@ def _pictures_job(opts: DemoOptions, roots: Dict[str, str], seed: int) -> dict:
 
 
 def _teacher_stamp(opts: DemoOptions, source_root: str) -> dict:
-    return dict(iters=opts.teacher_iters,
+    """What the teacher depends on: its config and budget, and its source data."""
+    return dict(regime=opts.regime, config=config_digest(teacher_cfg(opts, source_root)),
+                iters=opts.teacher_iters, threads=opts.threads,
                 data=read_json(osp.join(source_root, 'demo_stamp.json')))
 
 
@@ -211,6 +287,11 @@ def cached_teacher(opts: DemoOptions, source_root: str) -> Optional[str]:
     if osp.isfile(ckpt) and stamp_ok(stamp_file, _teacher_stamp(opts, source_root)):
         return ckpt
     return None
+
+
+def teacher_result(opts: DemoOptions) -> dict:
+    """The cached teacher's own result (checkpoint, training time, source val mAP50)."""
+    return read_json(osp.join(opts.work_dir, 'teacher', 'demo_result.json'))
 
 
 def teacher_checkpoint(opts: DemoOptions, source_root: str) -> str:

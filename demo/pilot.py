@@ -1,197 +1,215 @@
-"""How the demo's budget was chosen (``python -m demo.pilot``): student-only runs only.
+"""How the demo's regime was set (``python -m demo.pilot``): from the student trained alone
+and from gradients at iteration 0, never from a distilled student's mAP.
 
-The budget (iterations, training images, fog level) is picked from runs of the student
-trained alone, so that the choice cannot favour a method: no distilled student is
-evaluated here. For each candidate ``ITERS:IMAGES`` the student-only runs of every seed
-(in the demo's worker pool) are tested on the clear val split and on the foggy val split
-at each fog level, and the time of one training iteration of each method is measured
-(the distilled methods are trained for ``--probe-iters`` iterations and never tested) to
-estimate the wall time of the whole demo. See docs/demo.md for the rule applied to the
-output.
+1. **Budget.** For each candidate iteration budget and learning rate the student alone is
+   trained (seeds ``--seeds``), validated on the clear target val split at 4 points of its
+   run (its learning curve) and tested at the end. A budget has converged when doubling it
+   adds less than ``--converged`` points of mean clear mAP50; the choice is the smallest
+   converged budget over the learning rates (the cheapest converged student; a tie goes to
+   the higher mAP50).
+2. **Fog.** The heaviest ``β`` at which that student keeps a mean foggy mAP50 of at least
+   ``--min-foggy`` (room to fall and to rise).
+3. **Clipping.** ``max_norm`` is the smallest value of :data:`LADDER` at or above the 95th
+   percentile of the gradient norms of those student-only runs: clipping guards against
+   outlier steps and leaves at most 5 % of the student's own steps changed.
+4. **CWD weight.** With the CWD weight set to 1, the ratio of the gradient norms of
+   ``L_emb`` and ``L_stu`` on the student's parameters at iteration 0 is measured
+   (seeds ``--grad-seeds``; CWD is linear in its weight); the weight is the largest value
+   of :data:`LADDER` at which the mean ratio is at most 1, so that the feature term does
+   not dominate the detection gradient at the start. CWD and ProC-KD use the same weight.
+
+Results and choices go to ``<work dir>/pilot.json`` (kept as ``docs/demo_pilot.json``).
 """
 import argparse
 import dataclasses
-import json
-import os
+import glob
+import math
+import multiprocessing
 import os.path as osp
-import time
-from typing import Dict, List
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Dict, List, Sequence, Tuple
 
 from .configs import student_cfg, test_cfg
 from .data import prepare_data
 from .files import read_json, write_json
-from .jobs import Job, cached_teacher, evaluate, teacher_checkpoint, train
+from .gradients import gradient_norms
+from .jobs import evaluate, teacher_checkpoint, train
 from .measures import latest_scalars, map50
-from .options import DemoOptions, run_dir
-from .pool import run_jobs
+from .options import DemoOptions
+from .pool import init_worker
 from .stats import describe
 
-
-def _iteration_seconds(work_dir: str) -> float:
-    """Median ``time`` of the logged training iterations of a run (its JSON log)."""
-    path = latest_scalars(work_dir)
-    times = []
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            record = json.loads(line)
-            if 'loss' in record and 'time' in record:
-                times.append(float(record['time']))
-    times = sorted(times[1:] or times)  # the first record includes the warm-up
-    return times[len(times) // 2]
+#: Values the clipping norm and the CWD weight are chosen from.
+LADDER = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+CURVE_POINTS = 4
 
 
-def estimate_demo_seconds(opts: DemoOptions, per_iter: Dict[str, float], test_s: float,
-                          teacher_s: float, overhead_s: float = 90.0) -> float:
-    """Wall time of the demo on ``workers`` cores from measured per-run costs.
+def _scalars(work_dir: str) -> List[dict]:
+    import json
+    with open(latest_scalars(work_dir), encoding='utf-8') as f:
+        return [json.loads(line) for line in f]
 
-    Work = teacher + Σ over seeds and methods (iterations × seconds per iteration + tests);
-    the pool keeps every worker busy except for the last job, so the wall time is about
-    work / workers plus half a distilled run, plus data, start-up and pictures.
-    """
-    workers = opts.workers or os.cpu_count() or 1
-    runs = [opts.iters * per_iter[m] + test_s for m in opts.methods]
-    work = teacher_s + len(opts.seeds) * sum(runs)
-    return work / workers + max(runs) / 2 + overhead_s
+
+def curve_run(opts: DemoOptions, seed: int, roots: Dict[str, str], betas: Sequence[float]):
+    """Train the student alone with validation at :data:`CURVE_POINTS` points; return its
+    learning curve (iteration, clear val mAP50), its gradient norms and its final clear and
+    foggy mAP50."""
+    cfg = student_cfg('student', seed, opts, roots['target'], '')
+    val = test_cfg('', 'clear', opts, roots['target'], osp.join(cfg.work_dir, 'val'), 'student')
+    cfg.val_dataloader, cfg.val_evaluator = val.test_dataloader, val.test_evaluator
+    cfg.val_cfg = dict(type='ValLoop')
+    cfg.train_cfg.val_interval = max(1, opts.iters // CURVE_POINTS)
+    ckpt = train(cfg)
+    records = _scalars(cfg.work_dir)
+    vals = [map50(r) for r in records if any(k.endswith('bbox_mAP50_paper') for k in r)]
+    curve = [[(i + 1) * cfg.train_cfg.val_interval, v] for i, v in enumerate(vals)]
+    out = dict(curve=curve, grad_norms=[r['grad_norm'] for r in records if 'grad_norm' in r])
+    for beta in betas:
+        fopts = dataclasses.replace(opts, beta=beta)
+        tdir = osp.join(cfg.work_dir, f'test_foggy_{beta:g}')
+        out[f'foggy_{beta:g}'] = map50(evaluate(test_cfg(ckpt, 'foggy', fopts, roots['target'],
+                                                         tdir, 'student')))
+    out['clear'] = curve[-1][1]
+    return out
+
+
+def choose_budget(means: Dict[Tuple[int, float], float], converged: float) -> Tuple[int, float]:
+    """``(iterations, lr)``: the smallest budget whose doubling at the same learning rate
+    (also measured) adds less than ``converged`` points of mean mAP50, the higher mAP50
+    among equal budgets; ``means`` maps ``(iterations, lr)`` to the mean mAP50."""
+    done = [(iters, lr) for iters, lr in means if (2 * iters, lr) in means
+            and means[(2 * iters, lr)] - means[(iters, lr)] < converged]
+    if not done:
+        raise ValueError(f'no budget converged: {means} (doubling adds >= {converged} points)')
+    return min(done, key=lambda c: (c[0], -means[c]))
+
+
+def choose_beta(foggy: Dict[float, float], min_foggy: float) -> float:
+    """The heaviest fog whose mean foggy mAP50 is ``>= min_foggy`` (else the lightest)."""
+    heavy = [b for b in sorted(foggy) if foggy[b] >= min_foggy]
+    return heavy[-1] if heavy else min(foggy)
+
+
+def choose_clip(grad_norms: Sequence[float]) -> float:
+    """The smallest :data:`LADDER` value at or above the 95th percentile of ``grad_norms``."""
+    ordered = sorted(grad_norms)
+    p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+    return next(v for v in LADDER if v >= p95)
+
+
+def choose_cwd_weight(ratio_at_unit_weight: float) -> float:
+    """The largest :data:`LADDER` weight ``w`` with ``w · ratio <= 1``."""
+    fitting = [w for w in LADDER if w * ratio_at_unit_weight <= 1.0]
+    if not fitting:
+        raise ValueError(f'L_emb dominates even at weight {LADDER[0]}: ratio '
+                         f'{ratio_at_unit_weight:.3g} at weight 1')
+    return fitting[-1]
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--work-dir', default='work_dirs/demo_pilot')
-    p.add_argument('--candidates', default='150:24,150:96,200:96,200:240,150:240',
-                   help='ITERS:TRAIN_IMAGES, comma separated')
-    p.add_argument('--seeds', default='0,1,2,3')
-    p.add_argument('--num-val', type=int, default=DemoOptions.num_val)
+    p.add_argument('--work-dir', default='work_dirs/pilot')
+    p.add_argument('--candidates', default='100:0.001,200:0.001,400:0.001,200:0.002,400:0.002',
+                   help='ITERS:LR of the student alone, comma separated')
+    p.add_argument('--workers', type=int, default=2)
+    p.add_argument('--seeds', default='0,1')
+    p.add_argument('--grad-seeds', default='0,1,2,3')
     p.add_argument('--betas', default='0.005,0.01,0.02')
-    p.add_argument('--probe-iters', type=int, default=20)
-    p.add_argument('--workers', type=int, default=None)
-    p.add_argument('--budget-seconds', type=float, default=900.0,
-                   help='wall time the whole demo may take (estimated)')
-    p.add_argument('--min-foggy', type=float, default=20.0,
-                   help='student-only mean foggy mAP50 the chosen fog level keeps')
+    p.add_argument('--converged', type=float, default=2.0)
+    p.add_argument('--min-foggy', type=float, default=20.0)
+    p.add_argument('--skip-gradients', action='store_true',
+                   help='only the student-only runs (no teacher needed)')
     a = p.parse_args(argv)
     import torch
-    torch.set_num_threads(1)  # as in the pool's workers (the probe runs in this process)
-    betas = [float(b) for b in a.betas.split(',')]
-    seeds = [int(s) for s in a.seeds.split(',')]
-    pilot_file = osp.join(a.work_dir, 'pilot.json')
-    # candidates measured by an earlier call are kept (and not measured again)
-    report = read_json(pilot_file) if osp.isfile(pilot_file) else dict(candidates={})
-    report['argv'] = vars(a)
-    from procd_mm.datasets.preparation.fog_synthesis import foggify_cityscapes
-    for cand in a.candidates.split(','):
-        iters, images = (int(x) for x in cand.split(':'))
-        if cand in report['candidates']:
-            continue
-        opts = DemoOptions(work_dir=osp.join(a.work_dir, f'it{iters}_img{images}'),
-                           seeds=seeds, iters=iters, target_train=images, num_val=a.num_val,
-                           beta=betas[0], methods=('student', ), workers=a.workers)
-        roots = prepare_data(opts)
-        for beta in betas[1:]:
-            if not osp.isdir(osp.join(roots['target'], 'leftImg8bit_foggy', 'val')) or not any(
-                    f'beta_{beta}' in n for n in _listdir_recursive(
-                        osp.join(roots['target'], 'leftImg8bit_foggy', 'val'))):
-                foggify_cityscapes(roots['target'], beta=beta, splits=('val', ))
-        t0 = time.time()
-        done = run_jobs([Job('student', 'student', s) for s in seeds], opts, roots, a.workers)
-        student_pool_s = time.time() - t0
-        entry = dict(iters=iters, target_train=images, pool_seconds=round(student_pool_s, 1),
-                     seeds={})
-        for seed in seeds:
-            run = done[f'student_seed{seed}']
-            per_seed = dict(clear=run['map50']['clear'],
-                            clear_detections=run['detections']['clear'])
-            for beta in betas:
-                if beta == betas[0]:
-                    per_seed[f'foggy_{beta:g}'] = run['map50']['foggy']
-                    continue
-                fopts = dataclasses.replace(opts, beta=beta)
-                tdir = osp.join(run['work_dir'], f'test_foggy_{beta:g}')
-                metrics = evaluate(test_cfg(run['plain'], 'foggy', fopts, roots['target'], tdir,
-                                            'student'))
-                per_seed[f'foggy_{beta:g}'] = map50(metrics)
-            entry['seeds'][str(seed)] = per_seed
-        keys = ['clear'] + [f'foggy_{b:g}' for b in betas]
-        entry['stats'] = {k: describe([v[k] for v in entry['seeds'].values()]) for k in keys}
-        entry['min_images_with_detections'] = min(
-            v['clear_detections']['images'] for v in entry['seeds'].values())
-        entry['recall50'] = describe([v['clear_detections']['recall50']
-                                      for v in entry['seeds'].values()])
-        entry['train_seconds'] = describe([done[f'student_seed{s}']['train_seconds']
-                                           for s in seeds])
-        entry['test_seconds'] = describe([done[f'student_seed{s}']['test_seconds']
-                                          for s in seeds])
-        report['candidates'][cand] = entry
-        write_json(pilot_file, report)
 
-    # time of one iteration per method (the distilled runs are trained, never tested)
-    probe = DemoOptions(work_dir=osp.join(a.work_dir, 'probe'), seeds=(0, ),
-                        iters=a.probe_iters, workers=a.workers)
-    roots = prepare_data(probe)
-    reused = cached_teacher(probe, roots['source']) and 'teacher_seconds' in report
-    t0 = time.time()
-    teacher_checkpoint(probe, roots['source'])
-    # a reused teacher keeps the time it took to train
-    teacher_s = report['teacher_seconds'] if reused else time.time() - t0
-    per_iter = {}
-    for method in probe.methods:
-        cfg = student_cfg(method, 0, probe, roots['target'],
-                          osp.abspath(osp.join(probe.work_dir, 'teacher',
-                                               f'iter_{probe.teacher_iters}.pth')))
-        train(cfg)
-        per_iter[method] = _iteration_seconds(run_dir(probe, method, 0))
-    report['seconds_per_iteration'] = per_iter
-    report['teacher_seconds'] = round(teacher_s, 1)
-    for entry in report['candidates'].values():
-        opts = DemoOptions(iters=entry['iters'], seeds=seeds, workers=a.workers)
-        entry['estimated_demo_seconds'] = round(estimate_demo_seconds(
-            opts, per_iter, entry['test_seconds']['mean'], teacher_s))
-    report['chosen'] = choose(report, betas, a.budget_seconds, a.min_foggy)
+    from procd_mm.datasets.preparation.fog_synthesis import foggify_cityscapes
+    torch.set_num_threads(1)
+    seeds = [int(s) for s in a.seeds.split(',')]
+    betas = [float(b) for b in a.betas.split(',')]
+    base = DemoOptions(work_dir=a.work_dir)
+    roots = prepare_data(base)
+    for beta in betas:  # the foggy val split at every fog level tried
+        if not glob.glob(osp.join(roots['target'], 'leftImg8bit_foggy', 'val', '*',
+                                  f'*_beta_{beta:g}.png')):
+            foggify_cityscapes(roots['target'], beta=beta, splits=('val', ))
+    pilot_file = osp.join(a.work_dir, 'pilot.json')
+    # what an earlier call measured is kept, not measured again
+    report = read_json(pilot_file) if osp.isfile(pilot_file) else dict(budgets={})
+    report['argv'] = vars(a)
+    todo = []
+    for cand in a.candidates.split(','):
+        iters, lr = int(cand.split(':')[0]), float(cand.split(':')[1])
+        entry = report['budgets'].setdefault(cand, dict(iters=iters, lr=lr, seeds={}))
+        opts = dataclasses.replace(base, iters=iters, extra=dict(
+            student={'optim_wrapper.optimizer.lr': lr}),
+            work_dir=osp.join(a.work_dir, f'student_it{iters}_lr{lr:g}'))
+        todo += [(cand, seed, opts) for seed in seeds if str(seed) not in entry['seeds']]
+    with ProcessPoolExecutor(a.workers, mp_context=multiprocessing.get_context('spawn'),
+                             initializer=init_worker, initargs=(1, )) as pool:
+        futures = {pool.submit(curve_run, opts, seed, roots, betas): (cand, seed)
+                   for cand, seed, opts in todo}
+        for future in as_completed(futures):
+            cand, seed = futures[future]
+            report['budgets'][cand]['seeds'][str(seed)] = future.result()
+            write_json(pilot_file, report)
+    keys = ['clear'] + [f'foggy_{b:g}' for b in betas]
+    for entry in report['budgets'].values():
+        entry['stats'] = {k: describe([s[k] for s in entry['seeds'].values()]) for k in keys}
+    means = {(e['iters'], e['lr']): e['stats']['clear']['mean']
+             for e in report['budgets'].values()}
+    iters, lr = choose_budget(means, a.converged)
+    chosen = dict(iters=iters, lr=lr)
+    stats = report['budgets'][f'{iters}:{lr:g}']['stats']
+    chosen['beta'] = choose_beta({b: stats[f'foggy_{b:g}']['mean'] for b in betas},
+                                 a.min_foggy)
+    chosen['clip_max_norm'] = choose_clip(
+        [g for s in report['budgets'][f'{iters}:{lr:g}']['seeds'].values()
+         for g in s['grad_norms']])
+    if not a.skip_gradients:
+        opts = dataclasses.replace(base, iters=iters, extra=dict(
+            cwd={'model.emb_loss.loss_weights': 1.0, 'model.lambda_pro': 0.0,
+                 'optim_wrapper.optimizer.lr': lr},
+            procd={'model.emb_loss.loss_weights': 1.0, 'optim_wrapper.optimizer.lr': lr}))
+        ckpt = teacher_checkpoint(opts, roots['source'])
+        grads = report.setdefault('gradients_at_unit_weight', {})
+        for method in ('cwd', 'procd'):
+            for seed in (int(s) for s in a.grad_seeds.split(',')):
+                cfg = student_cfg(method, seed, opts, roots['target'], ckpt)
+                cfg.merge_from_dict(opts.extra[method])
+                grads.setdefault(method, {})[str(seed)] = gradient_norms(cfg, seed)
+        ratio = describe([g['emb_over_stu'] for g in grads['cwd'].values()])
+        chosen['cwd_loss_weight'] = choose_cwd_weight(ratio['mean'])
+        report['emb_over_stu_at_unit_weight'] = ratio
+    report['chosen'] = chosen
     write_json(pilot_file, report)
     print(format_pilot(report, betas))
-    print(f'chosen: {report["chosen"]}')
+    print(f'chosen: {chosen}')
     return report
 
 
-def choose(report: dict, betas, budget_seconds: float, min_foggy: float) -> dict:
-    """The rule of docs/demo.md, applied to student-only results only.
-
-    Budget: among the candidates whose estimated demo time fits ``budget_seconds``, the
-    one of highest mean clear mAP50. Fog: the heaviest ``β`` at which that student's
-    mean foggy mAP50 is still ``>= min_foggy`` (room to fall and to rise), else the
-    lightest.
-    """
-    fits = {k: e for k, e in report['candidates'].items()
-            if e.get('estimated_demo_seconds', float('inf')) <= budget_seconds}
-    if not fits:
-        raise ValueError(f'no candidate fits {budget_seconds} s')
-    cand = max(fits, key=lambda k: fits[k]['stats']['clear']['mean'])
-    stats = fits[cand]['stats']
-    heavy = [b for b in sorted(betas) if stats[f'foggy_{b:g}']['mean'] >= min_foggy]
-    beta = heavy[-1] if heavy else min(betas)
-    return dict(candidate=cand, iters=fits[cand]['iters'],
-                target_train=fits[cand]['target_train'], beta=beta)
-
-
-def _listdir_recursive(root: str) -> List[str]:
-    return [n for _, _, files in os.walk(root) for n in files]
-
-
 def format_pilot(report: dict, betas) -> str:
-    lines = ['| iters:images | clear mAP50 per seed | mean ± std | min images with dets | '
-             'recall50 | ' + ' | '.join(f'foggy β={b:g} mean' for b in betas)
-             + ' | est. demo (s) |', '|---' * (6 + len(betas)) + '|']
-    for cand, e in report['candidates'].items():
+    """The pilot's Markdown table: per budget and learning rate, the student alone's
+    learning curve (clear val mAP50 at 4 points, mean over seeds), its final clear mAP50
+    per seed, mean ± std, the gain of doubling it, and its mean foggy mAP50 per fog level."""
+    lines = ['| iterations | lr | learning curve (mean) | clear mAP50 per seed | mean ± std '
+             '| gain of doubling | ' + ' | '.join(f'foggy β={b:g} mean' for b in betas) + ' |',
+             '|---' * (6 + len(betas)) + '|']
+    entries = {(e['iters'], e['lr']): e for e in report['budgets'].values()}
+    for iters, lr in sorted(entries, key=lambda c: (c[1], c[0])):
+        e = entries[(iters, lr)]
         s = e['stats']
-        clear = ', '.join(f'{v["clear"]:.1f}' for v in e['seeds'].values())
+        curves = [v['curve'] for v in e['seeds'].values()]
+        curve = ', '.join(f'{c[0][0]}: {sum(x[i][1] for x in curves) / len(curves):.1f}'
+                          for i, c in enumerate(zip(*curves)))
+        per_seed = ', '.join(f'{v["clear"]:.1f}' for v in e['seeds'].values())
+        double = entries.get((2 * iters, lr))
+        gain = f'{double["stats"]["clear"]["mean"] - s["clear"]["mean"]:+.1f}' if double else '–'
+        std = f' ± {s["clear"]["std"]:.1f}' if s['clear']['std'] is not None else ''
         fog = ' | '.join(f'{s[f"foggy_{b:g}"]["mean"]:.1f}' for b in betas)
-        num_val = next(iter(e['seeds'].values()))['clear_detections']['of']
-        lines.append(f'| {cand} | {clear} | {s["clear"]["mean"]:.1f} ± {s["clear"]["std"]:.1f} '
-                     f'| {e["min_images_with_detections"]}/{num_val} '
-                     f'| {e["recall50"]["mean"]:.1f} | {fog} | '
-                     f'{e.get("estimated_demo_seconds", "–")} |')
+        lines.append(f'| {iters} | {lr:g} | {curve} | {per_seed} | {s["clear"]["mean"]:.1f}{std} '
+                     f'| {gain} | {fog} |')
     return '\n'.join(lines) + '\n'
 
 
 if __name__ == '__main__':
     main()
-

@@ -31,10 +31,10 @@ from dataclasses import asdict
 
 from .data import prepare_data
 from .files import log, write_json
-from .jobs import Job, cached_teacher, plan_jobs
+from .jobs import Job, cached_teacher, plan_jobs, teacher_result
 from .options import DOMAINS, METHOD_NAMES, METHODS, DemoOptions
 from .pool import default_workers, run_jobs
-from .stats import summarize, usage_summary
+from .stats import diagnostics, summarize, usage_summary
 
 
 def _describe_result(job: Job, result: dict) -> str:
@@ -42,18 +42,28 @@ def _describe_result(job: Job, result: dict) -> str:
         return f'teacher trained in {result["seconds"]:.0f} s'
     if job.kind == 'pictures':
         return f'pictures of seed {job.seed} drawn in {result["seconds"]:.0f} s'
+    if job.kind == 'probe':
+        return 'linear probe (val accuracy %): ' + ', '.join(
+            f'{k} {result[k]["accuracy"]:.1f}' for k in ('teacher', 'random_teacher', 'student'))
     m = result['map50']
+    if result.get('cached'):
+        return (f'{METHOD_NAMES[job.method]} seed {job.seed}: clear {m["clear"]:.1f}, foggy '
+                f'{m["foggy"]:.1f} mAP50 (reused from {result["work_dir"]})')
     return (f'{METHOD_NAMES[job.method]} seed {job.seed}: clear {m["clear"]:.1f}, foggy '
             f'{m["foggy"]:.1f} mAP50 ({result["train_seconds"]:.0f} s training, '
             f'{result["test_seconds"]:.0f} s tests; log {result["log"]})')
 
 
-def run_demo(opts: DemoOptions) -> dict:
-    """Run the whole demo; return the summary (also written to ``summary.json``)."""
+def run_demo(opts: DemoOptions, name: str = 'summary', draw_pictures: bool = True) -> dict:
+    """Run the whole demo; return the summary (also written to ``<name>.json``, the run's
+    report to ``<name>_report.json``; ``summary`` writes ``report.json``).
+
+    A student run whose settings, data and teacher match a finished one on disk is reused
+    (the study runs the demo's seeds once)."""
     import procd_mm  # noqa: F401  (registers datasets, metric, models)
 
     from . import plots
-    from .stats import results_table, usage_table
+    from .stats import diagnostics_table, paired_table, results_table, usage_table
     start = time.time()
     for method in opts.methods:
         if method not in METHODS:
@@ -64,7 +74,7 @@ def run_demo(opts: DemoOptions) -> dict:
     teacher = cached_teacher(opts, roots['source'])
     if teacher:
         log(f'reusing the teacher {teacher}')
-    jobs = plan_jobs(opts, teacher_cached=teacher is not None)
+    jobs = plan_jobs(opts, teacher_cached=teacher is not None, pictures=draw_pictures)
     workers = default_workers(len(jobs)) if opts.workers is None else max(1, opts.workers)
     log(f'{len(jobs)} jobs ({", ".join(j.key for j in jobs)}) on '
          + (f'{workers} worker processes' if workers > 1 else 'this process')
@@ -78,6 +88,9 @@ def run_demo(opts: DemoOptions) -> dict:
     jobs_seconds = time.time() - t_jobs
 
     runs = {k: v for k, v in done.items() if 'map50' in v}
+    teacher_info = dict(teacher_result(opts), iters=opts.teacher_iters,
+                        source_train=opts.source_train, regime=opts.regime) \
+        if any(m != 'student' for m in opts.methods) else None
     results = {m: {d: {} for d in DOMAINS} for m in opts.methods}
     extras = {m: {d: {} for d in DOMAINS} for m in opts.methods}
     usage = {d: dict(teacher={}, student={}) for d in DOMAINS}
@@ -96,7 +109,9 @@ def run_demo(opts: DemoOptions) -> dict:
                 extras[method][domain]['prototypes'] = {
                     path: usage_summary(per_seed) for path, per_seed in usage[domain].items()}
     summary = summarize(results, extras)
-    write_json(osp.join(opts.work_dir, 'summary.json'), summary)
+    summary['diagnostics'] = diagnostics(runs, teacher_info, next(
+        (v for k, v in done.items() if k.startswith('probe')), None))
+    write_json(osp.join(opts.work_dir, f'{name}.json'), summary)
 
     fig_dir = osp.join(opts.work_dir, 'figures')
     pictures = dict(loss_curves=[r['loss_curve'] for r in runs.values() if 'loss_curve' in r],
@@ -122,16 +137,21 @@ def run_demo(opts: DemoOptions) -> dict:
                   digests={k: v['digest'] for k, v in runs.items()},
                   teacher_ckpt=teacher or done.get('teacher', {}).get('ckpt'),
                   pictures=pictures)
-    write_json(osp.join(opts.work_dir, 'report.json'), report)
+    write_json(osp.join(opts.work_dir, 'report.json' if name == 'summary'
+                        else f'{name}_report.json'), report)
     print('\nPer-class AP50 (%), target label space, every student and domain:\n')
     for key in sorted(runs, key=lambda k: (runs[k]['seed'], METHODS.index(runs[k]['method']))):
         for domain in DOMAINS:
             print(runs[key]['tables'][domain])
     print('mAP50 (%) per seed, mean ± standard deviation, paired differences:\n')
     print(results_table(summary, opts.beta))
+    print('Paired differences (mAP50 points): mean, 95 % t interval over seeds, seeds > 0:\n')
+    print(paired_table(summary))
+    print('Diagnostics:\n')
+    print(diagnostics_table(summary))
     if 'procd' in summary and 'prototypes' in summary['procd'][DOMAINS[0]]:
         print('Prototype usage (ProC-KD, arg-max over the val images):\n')
         print(usage_table(summary))
-    log(f'summary written to {osp.join(opts.work_dir, "summary.json")}; '
+    log(f'summary written to {osp.join(opts.work_dir, name + ".json")}; '
          f'pictures under {fig_dir}; {wall:.0f} s in all ({workers} workers)')
     return summary

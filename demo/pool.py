@@ -13,7 +13,7 @@ def default_workers(num_jobs: int) -> int:
     return max(1, min(os.cpu_count() or 1, num_jobs))
 
 
-def _init_worker(threads: int) -> None:
+def init_worker(threads: int) -> None:
     """Pool worker start: one torch thread (the workers share the cores), no GPU."""
     os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
     import torch
@@ -61,7 +61,7 @@ def run_jobs(jobs: Sequence[Job], opts: DemoOptions, roots: Dict[str, str],
                 on_done(job, done[job.key])
 
     ctx = multiprocessing.get_context('spawn')
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
                              initargs=(opts.threads, )) as pool:
         running = {}
         while True:

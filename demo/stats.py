@@ -154,9 +154,13 @@ def _mean_std(entry: dict, signed: bool = False) -> str:
     return _f(entry['mean'], signed) + std
 
 
+def methods_of(summary: dict) -> List[str]:
+    """The methods of a summary, in its order (its ``diagnostics`` left out)."""
+    return [m for m in summary if m in METHOD_NAMES]
+
+
 def seeds_of(summary: dict) -> List[str]:
-    first = next(iter(summary.values()))
-    return list(first[DOMAINS[0]]['seeds'])
+    return list(summary[methods_of(summary)[0]][DOMAINS[0]]['seeds'])
 
 
 def results_table(summary: dict, beta: Optional[float] = None) -> str:
@@ -169,7 +173,7 @@ def results_table(summary: dict, beta: Optional[float] = None) -> str:
     head = (f'| mAP50 (%) | clear, seeds {",".join(seeds)} | clear mean ± std '
             f'| {fog}, seeds {",".join(seeds)} | foggy mean ± std |')
     lines = [head, '|---|---|---|---|---|']
-    for method in summary:
+    for method in methods_of(summary):
         cells = []
         for domain in DOMAINS:
             entry = summary[method][domain]
@@ -228,7 +232,7 @@ def run_to_run(first: dict, second: dict) -> dict:
     every cell.
     """
     out, cells = {}, []
-    for method in first:
+    for method in methods_of(first):
         if method not in second:
             continue
         out[method] = {}
@@ -249,7 +253,7 @@ def spread_table(first: dict, second: dict, names=('run 1', 'run 2')) -> str:
     lines = [f'| mAP50 (%) | clear, {names[0]} | clear, {names[1]} | largest per-seed '
              f'change | foggy, {names[0]} | foggy, {names[1]} | largest per-seed change |',
              '|---|---|---|---|---|---|---|']
-    for method in first:
+    for method in methods_of(first):
         if method not in second:
             continue
         cells = []
@@ -266,4 +270,82 @@ def spread_table(first: dict, second: dict, names=('run 1', 'run 2')) -> str:
             cells += [f'{_mean_std(d1, True)} ({d1["positive"]}/{d1["n"]} > 0)',
                       f'{_mean_std(d2, True)} ({d2["positive"]}/{d2["n"]} > 0)', '']
         lines.append(f'| {METHOD_NAMES[a]} − {METHOD_NAMES[b]} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def paired_table(summary: dict) -> str:
+    """The study's table: per method mean ± std, then per pair the paired mean difference,
+    its 95 % t interval over seeds and the seeds above 0 (``k/n``)."""
+    fog = 'foggy'
+    lines = [f'| mAP50 (%) | clear: mean ± std, or paired mean [95 % CI] | seeds > 0 '
+             f'| {fog}: mean ± std, or paired mean [95 % CI] | seeds > 0 |',
+             '|---|---|---|---|---|']
+    for method in methods_of(summary):
+        cells = []
+        for domain in DOMAINS:
+            cells += [_mean_std(summary[method][domain]), '']
+        lines.append(f'| {METHOD_NAMES[method]} | ' + ' | '.join(cells) + ' |')
+    for a, b in PAIRS:
+        if a not in summary or b not in summary:
+            continue
+        cells = []
+        for domain in DOMAINS:
+            d = summary[a][domain]['minus'][b]
+            ci = '' if d['ci95'] is None else f' [{d["ci95"][0]:+.1f}, {d["ci95"][1]:+.1f}]'
+            cells += [_f(d['mean'], True) + ci, f'{d["positive"]}/{d["n"]}']
+        lines.append(f'| {METHOD_NAMES[a]} − {METHOD_NAMES[b]} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def diagnostics(runs: Dict[str, dict], teacher: Optional[dict],
+                probe: Optional[dict]) -> dict:
+    """The ``diagnostics`` of ``summary.json``: the teacher (its source val mAP50), the
+    linear probe, and per method over seeds the gradient norms at iteration 0, the
+    fraction of clipped steps and the flatness of the training loss at the end."""
+    per_method: Dict[str, Dict[str, list]] = {}
+    for run in sorted(runs.values(), key=lambda r: r['seed']):
+        m = per_method.setdefault(run['method'], {})
+        for key, value in run['gradients'].items():
+            m.setdefault(f'grad_{key}', []).append(value)
+        m.setdefault('clipped', []).append(100.0 * run['clipping']['clipped'])
+        m.setdefault('loss_change_at_end', []).append(100.0 * run['loss_flatness']['change'])
+    methods = {method: {key: describe(values) for key, values in m.items()}
+               for method, m in per_method.items()}
+    for method, run in ((r['method'], r) for r in runs.values()):
+        methods[method]['clip_max_norm'] = run['clipping']['max_norm']
+    return dict(teacher=teacher, probe=probe, methods=methods)
+
+
+def diagnostics_table(summary: dict) -> str:
+    """The diagnostics as Markdown: teacher, probe, gradients and clipping per method."""
+    diag = summary.get('diagnostics') or {}
+    lines = []
+    teacher = diag.get('teacher')
+    if teacher:
+        lines.append(f'Teacher: {teacher["source_map50"]:.1f} mAP50 on its source val split '
+                     f'({teacher["iters"]} iterations on {teacher["source_train"]} images).\n')
+    probe = diag.get('probe')
+    if probe:
+        lines += ['| linear probe on P5 (student classes) | val accuracy (%) | balanced (%) |',
+                  '|---|---|---|']
+        for key, name in (('teacher', 'trained teacher'), ('random_teacher', 'random teacher'),
+                          ('student', f'student alone (seed {probe["student_seed"]})')):
+            lines.append(f'| {name} | {probe[key]["accuracy"]:.1f} '
+                         f'| {probe[key]["balanced_accuracy"]:.1f} |')
+        lines.append('')
+    methods = diag.get('methods') or {}
+    if methods:
+        lines += ['| method | ‖∇L_stu‖ at it. 0 | ‖∇L_emb‖ / ‖∇L_stu‖ | ‖∇L_pro‖ / ‖∇L_stu‖ '
+                  '| steps clipped (%) | clip max_norm | loss change over the last 10 % (%) |',
+                  '|---|---|---|---|---|---|---|']
+        for method in METHOD_NAMES:
+            if method not in methods:
+                continue
+            m = methods[method]
+            cells = [_mean_std(m[key], key == 'loss_change_at_end') if key in m else '–'
+                     for key in ('grad_stu', 'grad_emb_over_stu', 'grad_pro_over_stu',
+                                 'clipped')]
+            cells.insert(4, f'{m["clip_max_norm"]:g}')
+            cells.append(_mean_std(m['loss_change_at_end'], True))
+            lines.append(f'| {METHOD_NAMES[method]} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'

@@ -13,6 +13,7 @@ from demo.options import DOMAINS, METHODS, DemoOptions, teacher_ckpt_path
 from demo.pipeline import run_demo
 from demo.plots import plot_loss_curves, read_scalars
 from demo.pool import run_jobs
+from procd_mm.datasets.preparation.cityscapes_to_coco import CITYSCAPES_CLASSES
 
 
 def _png(path):
@@ -26,7 +27,7 @@ def _png(path):
 def demo(tmp_path_factory):
     work = str(tmp_path_factory.mktemp('demo'))
     opts = DemoOptions(work_dir=work, seeds=(0, ), iters=4, teacher_iters=4, source_train=8,
-                       target_train=8, num_val=4, num_pictures=1, workers=2)
+                       source_val=4, target_train=8, num_val=4, num_pictures=1, workers=2)
     summary = run_demo(opts)
     return work, opts, summary
 
@@ -36,7 +37,19 @@ def test_summary_is_well_formed(demo):
     with open(osp.join(work, 'summary.json')) as f:
         on_disk = json.load(f)
     assert on_disk == summary
-    assert set(on_disk) == set(METHODS)
+    assert set(on_disk) == set(METHODS) | {'diagnostics'}
+    diag = on_disk['diagnostics']
+    assert 0.0 <= diag['teacher']['source_map50'] <= 100.0
+    assert diag['teacher']['iters'] == opts.teacher_iters and diag['teacher']['regime'] == 'paper'
+    for model in ('teacher', 'random_teacher', 'student'):
+        probe = diag['probe'][model]
+        assert 0.0 <= probe['accuracy'] <= 100.0 and probe['val_boxes'] > 0
+    for method in METHODS:
+        m = diag['methods'][method]
+        assert m['grad_stu']['n'] == 1 and m['grad_stu']['mean'] > 0
+        assert ('grad_emb_over_stu' in m) == (method != 'student')
+        assert ('grad_pro_over_stu' in m) == (method == 'procd')
+        assert 0.0 <= m['clipped']['mean'] <= 100.0 and m['clip_max_norm'] > 0
     for method in METHODS:
         assert set(on_disk[method]) == set(DOMAINS)
         for domain in DOMAINS:
@@ -68,8 +81,7 @@ def test_summary_is_well_formed(demo):
         for domain in DOMAINS:
             table = osp.join(work, f'{method}_seed0', f'test_{domain}', f'ap50_{domain}.json')
             if osp.isfile(table):  # absent only when a 4-iteration student detects nothing
-                assert set(json.load(open(table))['classes']) == {
-                    'person', 'rider', 'motorcycle', 'bicycle'}
+                assert set(json.load(open(table))['classes']) == set(CITYSCAPES_CLASSES)
 
 
 def test_pictures(demo):
@@ -120,8 +132,10 @@ def test_pool_matches_sequential(demo, tmp_path):
                 summary['procd'][domain]['prototypes'][path]['seeds']['0']
 
 
-def test_data_and_teacher_are_cached(demo, capsys):
-    work, opts, _ = demo
+def test_data_teacher_and_students_are_cached(demo, capsys, tmp_path):
+    """A second run with the same options reuses the data, the teacher and the student runs
+    (no training); changed options train again."""
+    work, opts, summary = demo
     from demo.data import prepare_data
     from demo.jobs import teacher_checkpoint
     roots = prepare_data(opts)
@@ -129,6 +143,25 @@ def test_data_and_teacher_are_cached(demo, capsys):
     out = capsys.readouterr().out
     assert 'reusing the source data' in out and 'reusing the target data' in out
     assert 'reusing the teacher' in out and osp.isfile(ckpt)
+    mtime = osp.getmtime(ckpt)
+    again = run_jobs([Job('student', m, 0) for m in METHODS], opts, roots, workers=1)
+    assert all(r.get('cached') for r in again.values())
+    for run in again.values():
+        assert run['map50'] == {d: summary[run['method']][d]['seeds']['0'] for d in DOMAINS}
+    assert osp.getmtime(ckpt) == mtime
+    # another teacher budget, or another teacher regime setting: trained again
+    other = dataclasses.replace(opts, work_dir=str(tmp_path / 'other'))
+    shutil.copytree(osp.join(work, 'teacher'), osp.join(other.work_dir, 'teacher'))
+    shutil.copytree(osp.join(work, 'data'), osp.join(other.work_dir, 'data'))
+    assert teacher_checkpoint(other, roots['source']) == teacher_ckpt_path(other)
+    assert 'reusing the teacher' in capsys.readouterr().out  # a copy is reused too
+    longer = dataclasses.replace(other, teacher_iters=opts.teacher_iters + 1)
+    teacher_checkpoint(longer, roots['source'])
+    out = capsys.readouterr().out
+    assert 'training the teacher' in out and osp.isfile(teacher_ckpt_path(longer))
+    run = run_jobs([Job('student', 'cwd', 0)], dataclasses.replace(longer, iters=3), roots,
+                   workers=1)['cwd_seed0']
+    assert not run.get('cached') and run['train_seconds'] > 0
 
 
 def test_plan_jobs():
@@ -136,17 +169,19 @@ def test_plan_jobs():
     jobs = plan_jobs(opts, teacher_cached=False)
     keys = [j.key for j in jobs]
     assert keys == ['teacher'] + [f'{m}_seed{s}' for s in (3, 5) for m in METHODS] + [
-        'pictures_seed3']
+        'probe_seed3', 'pictures_seed3']
     by_key = {j.key: j for j in jobs}
     assert by_key['student_seed5'].needs == ()  # starts while the teacher trains
     assert by_key['cwd_seed5'].needs == ('teacher', ) == by_key['procd_seed3'].needs
     assert set(by_key['pictures_seed3'].needs) == {f'{m}_seed3' for m in METHODS}
+    assert set(by_key['probe_seed3'].needs) == {'teacher', 'student_seed3'}
     # longest first: the teacher, ProC-KD, CWD, student-only, then pictures
     assert by_key['teacher'].priority < by_key['procd_seed5'].priority \
         < by_key['cwd_seed3'].priority < by_key['student_seed3'].priority \
         < by_key['pictures_seed3'].priority
     cached = plan_jobs(opts, teacher_cached=True, pictures=False)
-    assert [j.key for j in cached] == keys[1:-1] and all(not j.needs for j in cached)
+    assert [j.key for j in cached] == keys[1:-1]
+    assert all(not j.needs for j in cached[:-1]) and cached[-1].needs == ('student_seed3', )
     only_student = plan_jobs(dataclasses.replace(opts, methods=('student', )), False)
     assert 'teacher' not in [j.key for j in only_student]
 

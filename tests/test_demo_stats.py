@@ -12,6 +12,7 @@ from demo.stats import (
     entropy_bits,
     holds_in_every_seed,
     paired,
+    paired_table,
     prototype_usage,
     results_table,
     summarize,
@@ -129,3 +130,19 @@ def test_results_table_rows():
         in table
     assert '| ProC-KD − Student | +10.0, +5.0, +4.0, +5.0 | +6.0 ± 2.7 (4/4 > 0) |' in table
     assert len(lines) == 2 + 3 + 3
+
+
+def test_study_statistics_hand_computed_eight_seeds():
+    """Paired mean, Student's t interval (7 degrees of freedom) and sign count over 8 seeds."""
+    a = {str(s): 50.0 + d for s, d in enumerate([2, -1, 3, 0, 4, 1, -2, 1])}
+    b = {str(s): 50.0 for s in range(8)}
+    d = paired(a, b)
+    # mean 1; squared deviations 1+4+4+1+9+0+9+0 = 28, s² = 28/7 = 4, s = 2
+    assert d['mean'] == pytest.approx(1.0) and d['std'] == pytest.approx(2.0)
+    half = 2.365 * 2.0 / math.sqrt(8)  # t(0.975, 7) · s / √n = 1.672
+    assert d['ci95'] == pytest.approx([1.0 - half, 1.0 + half])
+    assert (d['positive'], d['negative'], d['n']) == (5, 2, 8)  # one seed ties
+    s = summarize({'procd': {'clear': a, 'foggy': a}, 'student': {'clear': b, 'foggy': b}})
+    rows = {r.split('|')[1].strip(): r for r in paired_table(s).splitlines()[2:]}
+    assert '| +1.0 [-0.7, +2.7] | 5/8 |' in rows['ProC-KD − Student']
+    assert '| 50.0 ± 0.0 |' in rows['Student']

@@ -271,3 +271,48 @@ def test_clis_write_tree_and_annotations(tmp_path, capsys):
         assert json.load(a) == json.load(b)
     assert make.main([root, '--height', '10']) == 1
     assert 'at least 64x128' in capsys.readouterr().err
+
+
+def test_scene_domain_draws_its_classes_in_its_own_look(tree, tmp_path):
+    """The COCO-like source domain: only its classes, no skyline, larger objects, striped
+    objects, a higher camera; the default domain is the original look."""
+    from procd_mm.datasets.preparation.scene_domain import COCO_LIKE, SceneDomain
+    src = generate_synthetic_cityscapes(str(tmp_path / 'src'), seed=3, domain=COCO_LIKE,
+                                        **SMALL)
+    default = generate_synthetic_cityscapes(str(tmp_path / 'dst'), seed=3,
+                                            domain=SceneDomain(), **SMALL)
+    labels = {i['label'] for r in src['ground_truth']['train'] for i in r['instances']}
+    assert labels == set(COCO_LIKE.classes) and 'rider' not in labels
+    name = 'aachen/aachen_000000_000019'
+    ids = cv2.imread(osp.join(src['root'], 'gtFine', 'train', f'{name}_gtFine_labelIds.png'),
+                     cv2.IMREAD_UNCHANGED)
+    assert name2label['building'].id not in np.unique(ids)  # an open landscape
+    cam = json.load(open(osp.join(src['root'], 'camera', 'train', f'{name}_camera.json')))
+    assert cam['extrinsic']['z'] == COCO_LIKE.camera_height
+    # objects at least 1.3x the default's smallest size (0.09 * 64 px, at least 8 px)
+    heights = [i['bbox'][3] for r in src['ground_truth']['train'] for i in r['instances']]
+    assert min(heights) >= 1.3 * 8 - 1
+    # stripes: the object rows alternate between two brightness levels
+    img = cv2.imread(osp.join(src['root'], 'leftImg8bit', 'train',
+                              f'{name}_leftImg8bit.png')).astype(float)
+    inst = cv2.imread(osp.join(src['root'], 'gtFine', 'train',
+                               f'{name}_gtFine_instanceIds.png'), cv2.IMREAD_UNCHANGED)
+    big = max(src['ground_truth']['train'][0]['instances'], key=lambda i: i['area'])
+    x, y, w, h = big['bbox']
+    obj = inst[y:y + h, x:x + w] >= 1000
+    rows = [img[y + r, x:x + w][obj[r]].mean() for r in range(h) if obj[r].sum() > 2]
+    assert max(rows) - min(rows) > 20
+    # the default domain, given explicitly, gives the same bytes as no domain at all
+    assert all_files(default['root']) == all_files(tree['root'])
+    for rel in all_files(tree['root']):
+        with open(osp.join(default['root'], rel), 'rb') as a, \
+                open(osp.join(tree['root'], rel), 'rb') as b:
+            assert a.read() == b.read(), rel
+
+
+def test_scene_domain_rejects_bad_values():
+    from procd_mm.datasets.preparation.scene_domain import SceneDomain
+    with pytest.raises(ValueError, match='Cityscapes classes'):
+        SceneDomain(classes=('dog', ))
+    with pytest.raises(ValueError, match='scale >= 1'):
+        SceneDomain(scale=0.5)

@@ -7,7 +7,8 @@ Cityscapes instance classes stand on the road; each has its own outline,
 colour and details, and its size follows perspective (objects nearer the
 horizon are farther and smaller).  Objects never overlap, so every drawn
 object is fully visible and the ground truth returned by
-:func:`generate_synthetic_cityscapes` is exact.
+:func:`generate_synthetic_cityscapes` is exact.  A :class:`SceneDomain` changes the
+look (classes drawn, palette, background, object scale, texture, camera height).
 """
 import json
 import os
@@ -18,7 +19,8 @@ import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import name2label
 
-from .cityscapes_to_coco import CITYSCAPES_CLASSES, convert_cityscapes
+from .cityscapes_to_coco import convert_cityscapes
+from .scene_domain import CITYSCAPES_LIKE, SceneDomain
 
 #: Cityscapes camera of a 2048x1024 frame (values of a real ``camera.json``).
 BASE_CAMERA = dict(
@@ -62,14 +64,15 @@ _OBJECT_STYLES = {
                  (.72, 0), (.82, 0), (.85, .45), (1, .5), (1, 1), (.65, 1), (.5, .7), (.35, 1),
                  (0, 1)], (.18, .82), None),
 }
-_STUFF_COLOURS = dict(road=(90, 90, 95), sidewalk=(165, 155, 145))
 
 
-def scaled_camera(height: int, width: int) -> dict:
-    """Cityscapes camera dict with intrinsics scaled to a ``height x width`` image."""
+def scaled_camera(height: int, width: int,
+                  camera_height: float = BASE_CAMERA['extrinsic']['z']) -> dict:
+    """Cityscapes camera dict with intrinsics scaled to a ``height x width`` image, the
+    camera ``camera_height`` metres above the road."""
     sy, sx = height / BASE_SIZE[0], width / BASE_SIZE[1]
     intr = BASE_CAMERA['intrinsic']
-    return dict(extrinsic=dict(BASE_CAMERA['extrinsic']),
+    return dict(extrinsic=dict(BASE_CAMERA['extrinsic'], z=camera_height),
                 intrinsic=dict(fx=intr['fx'] * sx, fy=intr['fy'] * sy,
                                u0=intr['u0'] * sx, v0=intr['v0'] * sy))
 
@@ -95,8 +98,10 @@ class _Canvas:
         return mask
 
 
-def _draw_background(rng: np.random.Generator, canvas: _Canvas, cam: dict) -> int:
-    """Draw sky, buildings, road and sidewalks; return the road's first row.
+def _draw_background(rng: np.random.Generator, canvas: _Canvas, cam: dict,
+                     domain: SceneDomain) -> int:
+    """Draw sky, buildings (unless the domain has none), road and sidewalks; return the
+    road's first row.
 
     The sky has no disparity (invalid, as often in real Cityscapes), the
     buildings share one depth and the road's disparity grows linearly with the
@@ -110,21 +115,23 @@ def _draw_background(rng: np.random.Generator, canvas: _Canvas, cam: dict) -> in
 
     sky = canvas.add('sky', np.array([(0, 0), (w - 1, 0), (w - 1, base - 1), (0, base - 1)]))
     grad = np.linspace(0.0, 1.0, h)[:, None, None]
-    sky_rgb = (1 - grad) * np.array([165, 195, 230]) + grad * np.array([225, 230, 238])
+    sky_rgb = (1 - grad) * np.array(domain.sky[0]) + grad * np.array(domain.sky[1])
     canvas.rgb[sky] = np.broadcast_to(sky_rgb, canvas.rgb.shape)[sky]
 
     road = canvas.add('road', np.array([(0, base), (w - 1, base), (w - 1, h - 1), (0, h - 1)]))
-    canvas.rgb[road] = _STUFF_COLOURS['road']
+    canvas.rgb[road] = domain.road
     rows = np.arange(h, dtype=np.float32)[:, None]
     road_disp = np.broadcast_to(baseline * fx * (rows - v0) / (cam_h * fy), (h, w))
     canvas.disparity[road] = road_disp[road]
     for x_edge, x_far in ((0, 0.3 * w), (w - 1, 0.7 * w)):
         walk = canvas.add('sidewalk', np.array([(x_edge, base + 1), (x_far, base + 1),
                                                 (x_edge, h - 1)]))
-        canvas.rgb[walk] = _STUFF_COLOURS['sidewalk']
+        canvas.rgb[walk] = domain.sidewalk
     dash = (np.abs(np.arange(w) - w / 2) < max(1, w // 128))[None, :] & \
         ((rows.astype(int) // 4) % 2 == 0) & road
     canvas.rgb[dash] = (235, 235, 235)
+    if domain.building is None:
+        return base
 
     x, skyline, blocks = 0, [(0, base)], []
     while x < w - 1:
@@ -139,7 +146,7 @@ def _draw_background(rng: np.random.Generator, canvas: _Canvas, cam: dict) -> in
         block = build.copy()
         block[:, :xa] = False
         block[:, xb + 1:] = False
-        canvas.rgb[block] = np.array([150, 130, 115]) * tone
+        canvas.rgb[block] = np.array(domain.building) * tone
     windows = ((rows.astype(int) % 6) < 2) & ((np.arange(w)[None, :] % 7) < 3) & build
     canvas.rgb[windows] *= 0.55
     canvas.disparity[build] = baseline * fx / build_depth
@@ -157,11 +164,18 @@ def _object_polygon(style, x0: float, bottom: float, scale: float, flip: bool) -
                               bottom - h_px + unit[:, 1] * h_px], axis=1))
 
 
-def _paint_object(rng, canvas: _Canvas, style, mask: np.ndarray, box, flip: bool) -> None:
-    """Fill an object mask with its class colour, band and wheels."""
+def _paint_object(rng, canvas: _Canvas, style, mask: np.ndarray, box, flip: bool,
+                  domain: SceneDomain) -> None:
+    """Fill an object mask with its class colour (in the domain's palette, striped if
+    the domain says so), band and wheels."""
     _, colour, _, wheels, band = style
     x0, y0, x1, y1 = box
-    canvas.rgb[mask] = np.clip(np.array(colour) + rng.normal(0, 12, 3), 0, 255)
+    canvas.rgb[mask] = np.clip(np.array(domain.colour(colour))
+                               + rng.normal(0, domain.colour_jitter, 3), 0, 255)
+    if domain.stripes:
+        rows = np.arange(canvas.rgb.shape[0]) - int(y0)
+        dark = ((rows // domain.stripe_px) % 2 == 1)[:, None] & mask
+        canvas.rgb[dark] *= 1.0 - domain.stripes
     ys = (np.arange(canvas.rgb.shape[0]) - y0) / max(1, y1 - y0)
     if band is not None:
         in_band = ((ys >= band[0]) & (ys <= band[1]))[:, None] & mask
@@ -176,32 +190,37 @@ def _paint_object(rng, canvas: _Canvas, style, mask: np.ndarray, box, flip: bool
         canvas.rgb[wheel_mask.astype(bool) & mask] = (25, 25, 25)
 
 
-def _scale_range(cls: str, height: int, cam: dict, road_top: int) -> Tuple[float, float]:
+def _scale_range(cls: str, height: int, cam: dict, road_top: int,
+                 scale: float = 1.0) -> Tuple[float, float]:
     """Smallest and largest allowed scale (pixels per metre) of a ``cls`` object.
 
-    The object must be at least ``max(8, 0.09 * height)`` pixels tall, stand on
+    The object must be at least ``scale * max(8, 0.09 * height)`` pixels tall, stand on
     the road below the buildings and at most 45 % of the image tall.
     """
     h_m = _OBJECT_STYLES[cls][0][0]
     v0, cam_h = cam['intrinsic']['v0'], cam['extrinsic']['z']
-    s_min = max(max(8.0, 0.09 * height) / h_m, (road_top + 1 - v0) / cam_h)
+    s_min = max(scale * max(8.0, 0.09 * height) / h_m, (road_top + 1 - v0) / cam_h)
     s_max = min(0.45 * height / h_m, (height - 1 - v0) / cam_h)
     return s_min, max(s_min, s_max)
 
 
 def _layout(rng, required: Sequence[str], count: int, width: int, height: int, cam: dict,
-            road_top: int) -> List[Tuple[str, float, float]]:
+            road_top: int, domain: SceneDomain) -> List[Tuple[str, float, float]]:
     """Choose ``(class, x0, scale)`` per object in disjoint horizontal slots.
 
     The ``required`` classes come first; random classes are added up to
-    ``count`` objects while their smallest allowed size still fits.  Every
+    ``count`` objects (of the domain's classes) while their smallest allowed size
+    still fits.  Every
     object gets a slot at least as wide as its smallest size plus a margin;
     the remaining width is shared at random, so objects never overlap.
     """
     margin = 3
 
+    def scale_range(cls: str) -> Tuple[float, float]:
+        return _scale_range(cls, height, cam, road_top, domain.scale)
+
     def min_width(cls: str) -> float:
-        return _OBJECT_STYLES[cls][0][1] * _scale_range(cls, height, cam, road_top)[0] + margin
+        return _OBJECT_STYLES[cls][0][1] * scale_range(cls)[0] + margin
 
     classes = list(required)
     surplus = width - 2 - sum(min_width(c) for c in classes)
@@ -209,12 +228,12 @@ def _layout(rng, required: Sequence[str], count: int, width: int, height: int, c
         raise ValueError(f'{len(classes)} objects ({", ".join(classes)}) do not fit side by '
                          f'side in a {height}x{width} image; lower max_objects or enlarge it')
     while len(classes) < count:
-        fitting = [c for c in CITYSCAPES_CLASSES if min_width(c) <= surplus]
+        fitting = [c for c in domain.classes if min_width(c) <= surplus]
         if not fitting:
             break
         classes.append(fitting[int(rng.integers(len(fitting)))])
         surplus -= min_width(classes[-1])
-    ranges = [_scale_range(c, height, cam, road_top) for c in classes]
+    ranges = [scale_range(c) for c in classes]
     min_w = np.array([min_width(c) for c in classes])
     slots = min_w + surplus * rng.dirichlet(np.ones(len(classes)))
     order = rng.permutation(len(classes))
@@ -231,14 +250,15 @@ def _layout(rng, required: Sequence[str], count: int, width: int, height: int, c
 
 
 def _draw_object(rng, canvas: _Canvas, cls: str, x0: float, scale: float, inst_id: int,
-                 cam: dict) -> dict:
+                 cam: dict, domain: SceneDomain) -> dict:
     """Draw one object standing on the road; return its ground truth."""
     style = _OBJECT_STYLES[cls]
     flip = bool(rng.integers(2))
     bottom = cam['intrinsic']['v0'] + scale * cam['extrinsic']['z']
     poly = _object_polygon(style, x0, bottom, scale, flip)
     mask = canvas.add(cls, poly, inst_id)
-    _paint_object(rng, canvas, style, mask, (*poly.min(axis=0), *poly.max(axis=0)), flip)
+    _paint_object(rng, canvas, style, mask, (*poly.min(axis=0), *poly.max(axis=0)), flip,
+                  domain)
     intr = cam['intrinsic']
     canvas.disparity[mask] = cam['extrinsic']['baseline'] * intr['fx'] * scale / intr['fy']
     ys, xs = np.nonzero(mask)
@@ -248,15 +268,16 @@ def _draw_object(rng, canvas: _Canvas, cls: str, x0: float, scale: float, inst_i
 
 
 def _render_image(rng, height: int, width: int, required: Sequence[str], count: int,
-                  cam: dict):
+                  cam: dict, domain: SceneDomain):
     """Draw one image with ``count`` objects including ``required``; return canvas and GT."""
     canvas = _Canvas(height, width)
-    road_top = _draw_background(rng, canvas, cam)
+    road_top = _draw_background(rng, canvas, cam, domain)
     counters, instances = {}, []
-    for cls, x0, scale in _layout(rng, required, count, width, height, cam, road_top):
+    for cls, x0, scale in _layout(rng, required, count, width, height, cam, road_top,
+                                  domain):
         inst_id = name2label[cls].id * 1000 + counters.get(cls, 0)
         counters[cls] = counters.get(cls, 0) + 1
-        instances.append(_draw_object(rng, canvas, cls, x0, scale, inst_id, cam))
+        instances.append(_draw_object(rng, canvas, cls, x0, scale, inst_id, cam, domain))
     road = canvas.label_ids == name2label['road'].id
     holes = road & (rng.uniform(size=road.shape) < 0.003)  # sparse stereo failures
     canvas.disparity[holes] = 0.0
@@ -290,18 +311,19 @@ def _write_sample(root: str, split: str, city: str, name: str, canvas: _Canvas,
     _write_json(osp.join(dirs['camera'], f'{name}_camera.json'), cam)
 
 
-def _split_classes(rng, num_images: int, min_objects: int,
-                   max_objects: int) -> List[Tuple[list, int]]:
+def _split_classes(rng, num_images: int, min_objects: int, max_objects: int,
+                   classes: Sequence[str]) -> List[Tuple[list, int]]:
     """Per image: the classes it must show and its object count.
 
     The required classes of all images together cover every class once.
     """
-    required = [CITYSCAPES_CLASSES[i] for i in rng.permutation(len(CITYSCAPES_CLASSES))]
+    required = [classes[i] for i in rng.permutation(len(classes))]
     return [(required[i::num_images], int(rng.integers(min_objects, max_objects + 1)))
             for i in range(num_images)]
 
 
-def _check_args(num_train, num_val, height, width, min_objects, max_objects) -> None:
+def _check_args(num_train, num_val, height, width, min_objects, max_objects,
+                n_cls) -> None:
     if num_train < 1 or num_val < 1:
         raise ValueError(f'num_train and num_val must be >= 1, got {num_train}, {num_val}')
     if height < 64 or width < 128:
@@ -309,7 +331,6 @@ def _check_args(num_train, num_val, height, width, min_objects, max_objects) -> 
     if not 1 <= min_objects <= max_objects:
         raise ValueError(f'need 1 <= min_objects <= max_objects, got {min_objects}, '
                          f'{max_objects}')
-    n_cls = len(CITYSCAPES_CLASSES)
     for split, num in (('train', num_train), ('val', num_val)):
         if num * max_objects < n_cls:
             raise ValueError(f'{split}: {num} images x max_objects={max_objects} cannot hold '
@@ -320,7 +341,8 @@ def generate_synthetic_cityscapes(out_dir: str, seed: int = 0, num_train: int = 
                                   num_val: int = 4, height: int = 128, width: int = 256,
                                   train_cities: Tuple[str, ...] = ('aachen',),
                                   val_cities: Tuple[str, ...] = ('frankfurt',),
-                                  min_objects: int = 3, max_objects: int = 6) -> Dict:
+                                  min_objects: int = 3, max_objects: int = 6,
+                                  domain: SceneDomain = CITYSCAPES_LIKE) -> Dict:
     """Write a synthetic Cityscapes tree and its COCO annotations to ``out_dir``.
 
     Files (official naming, ``<name> = <city>_<seq:06d>_000019``):
@@ -332,26 +354,29 @@ def generate_synthetic_cityscapes(out_dir: str, seed: int = 0, num_train: int = 
     :func:`~procd_mm.datasets.preparation.cityscapes_to_coco.convert_cityscapes`).
     Every image asks for ``min_objects..max_objects`` objects (random classes
     are left out when they no longer fit side by side) and every class appears
-    in both splits.  The same arguments always give byte-identical files.
+    in both splits.  ``domain`` says how the scenes look and which classes are drawn
+    (default: the Cityscapes-like street scenes).  The same arguments always give
+    byte-identical files.
 
     Returns:
         dict with ``root``, ``annotations`` (``{split: json path}``) and
         ``ground_truth`` (``{split: [{file_name, height, width, instances:
         [{label, bbox (xywh), area, depth}]}]}``, images sorted by file name).
     """
-    _check_args(num_train, num_val, height, width, min_objects, max_objects)
-    cam = scaled_camera(height, width)
+    _check_args(num_train, num_val, height, width, min_objects, max_objects,
+                len(domain.classes))
+    cam = scaled_camera(height, width, domain.camera_height)
     ground_truth = {}
     for split_idx, (split, num, cities) in enumerate(
             (('train', num_train, train_cities), ('val', num_val, val_cities))):
         classes = _split_classes(np.random.default_rng([seed, split_idx]), num,
-                                 min_objects, max_objects)
+                                 min_objects, max_objects, domain.classes)
         records = []
         for i in range(num):
             city = cities[i % len(cities)]
             name = f'{city}_{i:06d}_000019'
             canvas, instances = _render_image(np.random.default_rng([seed, split_idx, i + 1]),
-                                              height, width, *classes[i], cam)
+                                              height, width, *classes[i], cam, domain)
             _write_sample(out_dir, split, city, name, canvas, cam)
             records.append(dict(file_name=f'{city}/{name}_leftImg8bit.png', height=height,
                                 width=width, instances=instances))
