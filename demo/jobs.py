@@ -61,6 +61,9 @@ def export_plain(method: str, ckpt: str, dst: str) -> str:
     return dst
 
 
+#: Val images (per split) over which the prototype usage of a ProC-KD run is counted.
+PROTOTYPE_IMAGES = 100
+
 #: The methods by the cost of one run, longest first (one ProC-KD iteration costs the
 #: student's plus the teacher's ``extract_feat`` and the prototype path; CWD the first two).
 LONGEST_FIRST = ('procd', 'cwd', 'student')
@@ -205,7 +208,8 @@ def _student_job(method: str, seed: int, opts: DemoOptions, roots: Dict[str, str
         out['test_seconds'] = round(time.time() - t1, 1)
         if method == 'procd':
             out['prototypes'] = measure_prototype_usage(
-                cfg, ckpt, {d: val_images(target, opts.beta, domain=d) for d in DOMAINS})
+                cfg, ckpt, {d: val_images(target, opts.beta, PROTOTYPE_IMAGES, domain=d)
+                            for d in DOMAINS})
         scalars = latest_scalars(cfg.work_dir)
         out['clipping'] = clipped_fraction(scalars, cfg.optim_wrapper.clip_grad.max_norm)
         out['loss_flatness'] = loss_flatness(scalars)

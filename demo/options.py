@@ -17,8 +17,8 @@ class DemoOptions:
     work_dir: str = 'work_dirs/demo'
     regime: str = 'paper'  # demo/regimes.py: 'paper' or 'disjoint'
     seeds: Sequence[int] = (0, 1, 2, 3)
-    iters: int = 200  # the student's budget (python -m demo.pilot); see docs/demo.md
-    teacher_iters: int = 1000  # 5x the student's
+    iters: int = 400  # the student's budget (python -m demo.pilot); see docs/demo.md
+    teacher_iters: int = 2000  # 5x the student's
     source_train: int = 2400  # 10x the student's
     source_val: int = 100
     target_train: int = 240

@@ -48,7 +48,8 @@ def test_demo_pool_benchmark_tiny(tmp_path):
     work = tmp_path / 'pool'
     res = run_tool('tools/analysis/benchmark_demo_pool.py', '--work-dir', str(work),
                    '--seeds', '0', '--iters', '2', '--teacher-iters', '2',
-                   '--source-train', '4', '--target-train', '4', '--num-val', '2',
+                   '--source-train', '4', '--source-val', '2', '--target-train', '4',
+                   '--num-val', '2',
                    timeout=900)
     report = json.loads((work / 'pool_benchmark.json').read_text())
     assert '"throughput_ratio"' in res.stdout

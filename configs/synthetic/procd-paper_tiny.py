@@ -8,7 +8,7 @@ classes = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bic
 model = dict(
     architecture=dict(cfg_path='configs/synthetic/student-paper_tiny.py'),
     teacher=dict(cfg_path='configs/synthetic/teacher-paper_tiny.py'),
-    teacher_ckpt='work_dirs/teacher-paper_tiny/iter_1000.pth')
+    teacher_ckpt='work_dirs/teacher-paper_tiny/iter_2000.pth')
 train_dataloader = dict(dataset=dict(metainfo=dict(classes=classes)))
 val_dataloader = dict(dataset=dict(metainfo=dict(classes=classes)))
 test_dataloader = val_dataloader

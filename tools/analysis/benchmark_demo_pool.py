@@ -26,7 +26,7 @@ if REPO not in sys.path:  # the demo application stands beside the package, as t
 from demo.data import prepare_data  # noqa: E402
 from demo.files import write_json  # noqa: E402
 from demo.jobs import Job, teacher_checkpoint  # noqa: E402
-from demo.options import METHODS, DemoOptions, parse_seeds  # noqa: E402
+from demo.options import METHODS, DemoOptions, parse_seeds, run_dir  # noqa: E402
 from demo.pool import default_workers, run_jobs  # noqa: E402
 
 
@@ -38,6 +38,7 @@ def parse_args(argv=None):
     p.add_argument('--teacher-iters', type=int, default=40)
     p.add_argument('--rounds', type=int, default=1)
     p.add_argument('--source-train', type=int, default=DemoOptions.source_train)
+    p.add_argument('--source-val', type=int, default=DemoOptions.source_val)
     p.add_argument('--target-train', type=int, default=DemoOptions.target_train)
     p.add_argument('--num-val', type=int, default=DemoOptions.num_val)
     p.add_argument('--workers', type=int, default=None, help='pool size (default: cores)')
@@ -50,7 +51,7 @@ def main(argv=None) -> dict:
     torch.set_num_threads(1)  # the sequential mode runs the jobs in this process
     base = DemoOptions(work_dir=a.work_dir, seeds=tuple(parse_seeds(a.seeds)), iters=a.iters,
                        teacher_iters=a.teacher_iters, source_train=a.source_train,
-                       target_train=a.target_train, num_val=a.num_val)
+                       source_val=a.source_val, target_train=a.target_train, num_val=a.num_val)
     roots = prepare_data(base)
     teacher_checkpoint(base, roots['source'])
     jobs = [Job('student', m, s) for s in base.seeds for m in METHODS]
@@ -60,8 +61,13 @@ def main(argv=None) -> dict:
     for r in range(a.rounds):
         modes = [('sequential', 1), ('pool', pool_size)]
         for mode, workers in (modes if r % 2 == 0 else modes[::-1]):
-            # same teacher and run dirs in both modes (a job starts by clearing its own dir)
+            # same teacher and run dirs in both modes; the finished runs of the other mode are
+            # forgotten (a job reuses a finished run of the same settings, else clears its dir)
             opts = dataclasses.replace(base, workers=workers)
+            for job in jobs:
+                cache = osp.join(run_dir(opts, job.method, job.seed), 'demo_result.json')
+                if osp.isfile(cache):
+                    os.remove(cache)
             t0 = time.perf_counter()
             done = run_jobs(jobs, opts, roots, workers)
             walls[mode].append(time.perf_counter() - t0)
