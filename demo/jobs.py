@@ -144,9 +144,12 @@ def run_job(job: Job, opts: DemoOptions, roots: Dict[str, str]) -> dict:
 
 
 def config_digest(cfg: Config) -> str:
-    """SHA-256 of a run's settings, leaving out its names and work dir."""
+    """SHA-256 of a run's settings, leaving out its names, its work dir and where its
+    training data lies (the data is identified by its own stamp)."""
     d = {k: v for k, v in cfg.to_dict().items()
          if k not in ('work_dir', 'experiment_name', 'visualizer')}
+    d['train_dataloader'] = dict(d['train_dataloader'], dataset=dict(
+        d['train_dataloader']['dataset'], data_root=None))
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -3,24 +3,23 @@
 Steps (every training and test is an mmengine Runner built from the repository's
 configs, with the data roots, the budget and the seed overridden):
 
-1. Data (parent process, once): a *source* tree (larger training split, for the
-   teacher) and a *target* tree (the students' training and val splits), both
-   from :func:`generate_synthetic_cityscapes` with different seeds, plus a
+1. Data (parent process, once): a *source* tree for the teacher, drawn in the regime's
+   source domain and label space (demo/regimes.py), and a *target* tree (the students'
+   training and val splits), both from :func:`generate_synthetic_cityscapes`, plus a
    foggy copy of the target val split (:func:`foggify_cityscapes`).
 2. Jobs, run by a pool of worker processes (``spawn``, one torch thread each,
-   as many workers as cores): the teacher (``configs/synthetic/teacher_tiny.py``
-   on the source tree, car/truck/bus/train; trained once and cached), then per
-   seed the students on the target label space (person/rider/motorcycle/
-   bicycle), all with the same iterations, schedule and data: student-only
-   (``student_tiny.py``), CWD (``procd_tiny.py`` with ``model.lambda_pro=0``)
-   and ProC-KD (``procd_tiny.py``). Student-only runs need no teacher, so they
-   fill the other cores while the teacher trains; the distilled runs start when
-   it is done. A job trains, exports the plain mmdet student, tests it on the
-   clear and the foggy val split (:class:`PerClassAP50Metric`), counts its
-   detections and, for ProC-KD, measures prototype usage. It returns only
-   paths and numbers.
-3. ``summary.json`` (per seed, mean, standard deviation, paired differences,
-   prototype usage), ``report.json`` and pictures under the work dir.
+   as many workers as cores): the teacher (trained once, tested on its source val split
+   and cached), then per seed the students on the target label space, all with the same
+   iterations, schedule and data: student-only, CWD (the ProC-KD config with
+   ``model.lambda_pro=0``) and ProC-KD. Student-only runs need no teacher, so they fill
+   the other cores while the teacher trains. A student job measures its gradient norms at
+   iteration 0, trains, exports the plain mmdet student, tests it on the clear and the
+   foggy val split (:class:`PerClassAP50Metric`), counts its detections and, for ProC-KD,
+   measures prototype usage; it returns only paths and numbers and is reused by a later
+   run with the same settings. The linear probe (demo/probe.py) and the pictures close.
+3. ``summary.json`` (per seed, mean, standard deviation, paired differences with t
+   intervals, prototype usage, diagnostics), ``report.json`` and pictures under the work
+   dir; ``--study`` writes ``study_summary.json``.
 
 ``workers=1`` runs the same jobs one after another in this process.
 """

@@ -12,5 +12,6 @@ model = dict(
     architecture=dict(cfg_path='configs/synthetic/student_tiny.py'),
     teacher=dict(cfg_path='configs/synthetic/teacher_tiny.py'),
     teacher_ckpt='work_dirs/teacher_tiny/iter_150.pth',
-    emb_loss=dict(loss_weights=5.0),
+    # CWD weight: L_emb's gradient at most L_stu's at iteration 0 (python -m demo.pilot)
+    emb_loss=dict(loss_weights=0.2),
     prototype_learning=dict(num_prototypes=16))
