@@ -250,8 +250,29 @@ def _probe_job(opts: DemoOptions, target_root: str, seed: int) -> dict:
             random_teacher=probe(teacher_config, None, target_root, classes),
             student=probe(student_config, osp.join(run_dir(opts, 'student', seed),
                                                    'student.pth'), target_root, classes))
+        out['teacher_on_target'] = _teacher_on_target(opts, target_root)
     out['student_seed'] = seed
     out['seconds'] = round(time.time() - start, 1)
+    return out
+
+
+def _teacher_on_target(opts: DemoOptions, target_root: str) -> Dict[str, float]:
+    """The teacher's own mAP50 on the target val split (clear and foggy), on the classes of
+    the target's annotations that its label space has, in its label space: how much of its
+    detection transfers to the students' domain."""
+    from .data import relabel_categories
+    regime = regime_of(opts)
+    ann = osp.abspath(osp.join(opts.work_dir, 'probe', 'val_in_teacher_labels.json'))
+    write_json(ann, read_json(target_root + VAL_ANN))
+    if regime.source_categories:
+        relabel_categories(ann, regime.source_categories)
+    out = {}
+    for domain in DOMAINS:
+        cfg = test_cfg(teacher_ckpt_path(opts), domain, opts, target_root,
+                       osp.join(opts.work_dir, 'probe', f'teacher_{domain}'), 'teacher',
+                       config=regime.teacher_config)
+        cfg.test_dataloader.dataset.ann_file = cfg.test_evaluator.ann_file = ann
+        out[domain] = map50(evaluate(cfg))
     return out
 
 

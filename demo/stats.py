@@ -333,6 +333,11 @@ def diagnostics_table(summary: dict) -> str:
             lines.append(f'| {name} | {probe[key]["accuracy"]:.1f} '
                          f'| {probe[key]["balanced_accuracy"]:.1f} |')
         lines.append('')
+        transfer = probe.get('teacher_on_target')
+        if transfer:
+            lines.append(f'Teacher on the target val split, in its own label space: '
+                         f'{transfer["clear"]:.1f} mAP50 clear, {transfer["foggy"]:.1f} '
+                         f'foggy.\n')
     methods = diag.get('methods') or {}
     if methods:
         lines += ['| method | ‖∇L_stu‖ at it. 0 | ‖∇L_emb‖ / ‖∇L_stu‖ | ‖∇L_pro‖ / ‖∇L_stu‖ '

@@ -44,6 +44,8 @@ def test_summary_is_well_formed(demo):
     for model in ('teacher', 'random_teacher', 'student'):
         probe = diag['probe'][model]
         assert 0.0 <= probe['accuracy'] <= 100.0 and probe['val_boxes'] > 0
+    assert set(diag['probe']['teacher_on_target']) == set(DOMAINS)
+    assert all(0.0 <= v <= 100.0 for v in diag['probe']['teacher_on_target'].values())
     for method in METHODS:
         m = diag['methods'][method]
         assert m['grad_stu']['n'] == 1 and m['grad_stu']['mean'] > 0
