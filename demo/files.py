@@ -25,6 +25,12 @@ def write_json(path: str, data) -> None:
         json.dump(data, f, indent=2)
 
 
+def read_records(path: str) -> list:
+    """The records of a JSON-lines file (mmengine's ``vis_data`` logs), blank lines skipped."""
+    with open(path, encoding='utf-8') as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def read_json(path: str):
     with open(path, encoding='utf-8') as f:
         return json.load(f)

@@ -1,11 +1,12 @@
 """Gradient diagnostics of the demo's runs: how strongly each term of the loss (paper Eq. 7:
 ``λ_stu L_stu + λ_emb L_emb + λ_pro L_pro``) pulls on the student at iteration 0, and how
 often the gradient clipping of a run was active."""
-import json
 import math
 from typing import Dict, Optional
 
 from mmengine.config import Config
+
+from .files import read_records
 
 #: The terms of ``L_pro`` (Eq. 6) as ``ProCKD`` logs them; ``L_emb`` terms start with
 #: ``loss_emb``; every other loss is the student's own detection loss ``L_stu``.
@@ -67,12 +68,7 @@ def gradient_norms(cfg: Config, seed: int) -> Dict[str, float]:
 def clipped_fraction(scalars_file: str, max_norm: float) -> Dict[str, float]:
     """Fraction of logged iterations whose gradient norm exceeded ``max_norm`` (clipping
     was active), with the median and largest norm. Needs a log of every iteration."""
-    norms = []
-    with open(scalars_file, encoding='utf-8') as f:
-        for line in f:
-            record = json.loads(line)
-            if 'grad_norm' in record:
-                norms.append(float(record['grad_norm']))
+    norms = [float(r['grad_norm']) for r in read_records(scalars_file) if 'grad_norm' in r]
     if not norms:
         raise ValueError(f'{scalars_file} holds no grad_norm (clip_grad off?)')
     ordered = sorted(norms)

@@ -1,7 +1,6 @@
 """What the demo measures of a trained student: paper mAP50, detection counts, a digest of
 its weights, the prototype usage of a ProC-KD checkpoint and its logged scalars."""
 import hashlib
-import json
 import math
 import os
 import os.path as osp
@@ -9,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-from .files import read_json
+from .files import read_json, read_records
 
 
 def map50(metrics: Dict[str, float]) -> float:
@@ -125,12 +124,7 @@ def loss_flatness(scalars_file: str, tail: float = 0.1) -> dict:
     """How flat a run's training loss is at its end: the mean total ``loss`` over the last
     ``tail`` of the logged iterations against the ``tail`` before it (both after the
     schedule's step at 80 %), and the relative change."""
-    losses = []
-    with open(scalars_file, encoding='utf-8') as f:
-        for line in f:
-            record = json.loads(line)
-            if 'loss' in record:
-                losses.append(float(record['loss']))
+    losses = [float(r['loss']) for r in read_records(scalars_file) if 'loss' in r]
     k = max(1, int(len(losses) * tail))
     last, before = losses[-k:], losses[-2 * k:-k] or losses[-k:]
     last_m, before_m = sum(last) / len(last), sum(before) / len(before)

@@ -27,11 +27,11 @@ import math
 import multiprocessing
 import os.path as osp
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 from .configs import student_cfg, test_cfg
 from .data import prepare_data
-from .files import read_json, write_json
+from .files import read_json, read_records, write_json
 from .gradients import gradient_norms
 from .jobs import evaluate, teacher_checkpoint, train
 from .measures import latest_scalars, map50
@@ -44,12 +44,6 @@ LADDER = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 CURVE_POINTS = 4
 
 
-def _scalars(work_dir: str) -> List[dict]:
-    import json
-    with open(latest_scalars(work_dir), encoding='utf-8') as f:
-        return [json.loads(line) for line in f]
-
-
 def curve_run(opts: DemoOptions, seed: int, roots: Dict[str, str], betas: Sequence[float]):
     """Train the student alone with validation at :data:`CURVE_POINTS` points; return its
     learning curve (iteration, clear val mAP50), its gradient norms and its final clear and
@@ -60,7 +54,7 @@ def curve_run(opts: DemoOptions, seed: int, roots: Dict[str, str], betas: Sequen
     cfg.val_cfg = dict(type='ValLoop')
     cfg.train_cfg.val_interval = max(1, opts.iters // CURVE_POINTS)
     ckpt = train(cfg)
-    records = _scalars(cfg.work_dir)
+    records = read_records(latest_scalars(cfg.work_dir))
     vals = [map50(r) for r in records if any(k.endswith('bbox_mAP50_paper') for k in r)]
     curve = [[(i + 1) * cfg.train_cfg.val_interval, v] for i, v in enumerate(vals)]
     out = dict(curve=curve, grad_norms=[r['grad_norm'] for r in records if 'grad_norm' in r])

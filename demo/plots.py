@@ -9,6 +9,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .files import read_records
+
 
 def _pyplot():
     import matplotlib
@@ -24,18 +26,13 @@ def read_scalars(path: str) -> Dict[str, List[Tuple[int, float]]]:
     (one JSON object per line); validation/test records (no ``loss``) are skipped.
     """
     series: Dict[str, List[Tuple[int, float]]] = {}
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            record = json.loads(line)
-            if 'loss' not in record:
-                continue
-            step = int(record.get('iter', record.get('step', 0)))
-            for key, value in record.items():
-                if key.rsplit('.', 1)[-1].startswith('loss') and isinstance(value, (int, float)):
-                    series.setdefault(key, []).append((step, float(value)))
+    for record in read_records(path):
+        if 'loss' not in record:
+            continue
+        step = int(record.get('iter', record.get('step', 0)))
+        for key, value in record.items():
+            if key.rsplit('.', 1)[-1].startswith('loss') and isinstance(value, (int, float)):
+                series.setdefault(key, []).append((step, float(value)))
     return series
 
 
