@@ -24,6 +24,7 @@ from procd_mm.utils.launch import (
     default_work_dir,
     load_config,
     set_local_rank,
+    finish_distributed,
     setup_distributed,
 )
 
@@ -123,6 +124,7 @@ def main():
         if args.out is not None:
             runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
         runner.test()
+        finish_distributed()
     except (InputError, FileNotFoundError) as exc:
         sys.exit(f'error: {exc}')
 

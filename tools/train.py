@@ -23,6 +23,7 @@ from procd_mm.utils.launch import (
     default_work_dir,
     load_config,
     set_local_rank,
+    finish_distributed,
     setup_distributed,
 )
 
@@ -87,6 +88,7 @@ def main():
                                      args.config)
         runner = build_runner(cfg, args.config, ('train', 'val'), check_model)
         runner.train()
+        finish_distributed()
     except (InputError, FileNotFoundError) as exc:
         sys.exit(f'error: {exc}')
     except KeyboardInterrupt:

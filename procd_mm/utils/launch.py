@@ -259,6 +259,18 @@ def setup_distributed(cfg: Config, launcher: str) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
+def finish_distributed() -> None:
+    """Leave the process group together: without it a gloo rank can abort at exit.
+
+    An interpreter that exits while gloo's threads still hold the group ends in
+    ``terminate called without an active exception`` (SIGABRT) on some rank, which
+    turns a finished run into a failed one.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def default_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> None:
     """CLI ``--work-dir`` > ``work_dir`` in the config > ``work_dirs/<config name>``."""
     if work_dir is not None:
