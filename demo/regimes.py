@@ -4,7 +4,8 @@ space relate to the student's. See docs/demo.md for the principle behind each ch
 * ``paper`` (the default): as in the paper (arXiv 2212.13180, Sec. IV-A.2, COCO teacher →
   Cityscapes student), the teacher's label space differs from the student's (COCO's names,
   order and ids, 7 classes, no rider) but covers its object kinds, and its images come from
-  another domain (palette, open landscape, object scale, striped texture, camera height).
+  another domain (colour noise, open landscape, object scale, striped texture, camera
+  height); what identifies a kind (outline, colour) is shared, as in COCO and Cityscapes.
 * ``disjoint`` (the harder experiment): the teacher knows car/truck/bus/train and the
   student learns person/rider/motorcycle/bicycle, both in the same street domain.
 """

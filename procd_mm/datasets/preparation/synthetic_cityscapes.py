@@ -8,7 +8,7 @@ colour and details, and its size follows perspective (objects nearer the
 horizon are farther and smaller).  Objects never overlap, so every drawn
 object is fully visible and the ground truth returned by
 :func:`generate_synthetic_cityscapes` is exact.  A :class:`SceneDomain` changes the
-look (classes drawn, palette, background, object scale, texture, camera height).
+look (classes drawn, colour noise, background, object scale, texture, camera height).
 """
 import json
 import os
@@ -166,11 +166,11 @@ def _object_polygon(style, x0: float, bottom: float, scale: float, flip: bool) -
 
 def _paint_object(rng, canvas: _Canvas, style, mask: np.ndarray, box, flip: bool,
                   domain: SceneDomain) -> None:
-    """Fill an object mask with its class colour (in the domain's palette, striped if
-    the domain says so), band and wheels."""
+    """Fill an object mask with its class colour (with the domain's colour noise, striped
+    if the domain says so), band and wheels."""
     _, colour, _, wheels, band = style
     x0, y0, x1, y1 = box
-    canvas.rgb[mask] = np.clip(np.array(domain.colour(colour))
+    canvas.rgb[mask] = np.clip(np.array(colour)
                                + rng.normal(0, domain.colour_jitter, 3), 0, 255)
     if domain.stripes:
         rows = np.arange(canvas.rgb.shape[0]) - int(y0)
