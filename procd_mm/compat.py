@@ -1,6 +1,6 @@
 """Compatibility of the pinned OpenMMLab stack with torch 2.13.
 
-Two known breakages are repaired here, and nowhere else:
+Three known breakages are repaired here, and nowhere else:
 
 1. mmrazor 1.0.0 imports its quantization backend configs eagerly; they use
    ``torch.ao.quantization`` names removed in torch 2.x, so ``import mmrazor.models``
@@ -16,6 +16,12 @@ Two known breakages are repaired here, and nowhere else:
    pickles its statistics methods as ``getattr(HistoryBuffer, 'mean')``; instead
    of allowing the builtin ``getattr`` (which would reach anything), the name is
    bound to :func:`history_buffer_getattr`, which resolves only those methods.
+3. mmdet 3.3's ``SingleRoIExtractor.forward`` casts the RoIs to the feature dtype
+   before ``map_roi_levels``; under fp16 autocast ``w * h`` overflows for
+   sqrt(area) > 256 and every such RoI is sent to the top level instead of
+   ``floor(log2(sqrt(area) / finest_scale))``. The mapping is made in float32 (of
+   the RoIs as the extractor holds them), so fp16 and float32 runs read the same
+   levels (docs/method.md, "Level mapping").
 """
 import collections
 import inspect
@@ -71,6 +77,22 @@ def allow_mmengine_checkpoints() -> None:
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 
+def map_roi_levels_in_float32() -> None:
+    """Make mmdet's ``SingleRoIExtractor.map_roi_levels`` compute areas in float32."""
+    from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
+    mmdet_map = SingleRoIExtractor.map_roi_levels
+    if getattr(mmdet_map, 'float32_levels', False):
+        return
+
+    def map_roi_levels(self, rois, num_levels):
+        return mmdet_map(self, rois.float(), num_levels)
+
+    map_roi_levels.__doc__ = mmdet_map.__doc__
+    map_roi_levels.float32_levels = True
+    SingleRoIExtractor.map_roi_levels = map_roi_levels
+
+
 def apply() -> None:
     install_mmrazor_stub()
     allow_mmengine_checkpoints()
+    map_roi_levels_in_float32()

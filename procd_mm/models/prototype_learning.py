@@ -54,6 +54,11 @@ class PrototypeLearning(BaseModule):
     The normalisation, the softmax and Eq. 1 run in (at least) float32, also
     under autocast.
 
+    Padding: given ``valid`` (``[B, H, W]``, False at the positions that are batch
+    padding), the assignment weights of padded positions are zero in Eq. 1, so an
+    image's V, and hence its ``O_pro`` at its own positions, does not depend on the
+    size of the other images in its batch.
+
     Args:
         in_channels (int): Feature width D. Defaults to 256.
         num_prototypes (int): Number of prototypes n. Defaults to 72.
@@ -101,21 +106,29 @@ class PrototypeLearning(BaseModule):
             feats = x.to(self._compute_dtype(x))
             return F.normalize(feats, p=2, dim=1) if self.normalize else feats
 
-    def assign(self, x: Tensor) -> Tensor:
+    def assign(self, x: Tensor, valid: Optional[Tensor] = None) -> Tensor:
         """Soft assignment ``A`` of every position to the prototypes.
 
         Args:
             x (Tensor): Feature map ``[B, D, H, W]`` (un-normalised; the
                 module normalises it when ``normalize``).
+            valid (Tensor, optional): ``[B, H, W]`` bool, False at padding.
 
         Returns:
-            Tensor: ``[B, n, H*W]``, summing to 1 over n; float32 (or float64
-            for float64 input).
+            Tensor: ``[B, n, H*W]``, summing to 1 over n at valid positions and 0
+            at padding; float32 (or float64 for float64 input).
         """
         check_feature_map(x, self.in_channels, 'PrototypeLearning')
         conv_in = self._input_features(x).to(x.dtype) if self.normalize else x
         logits = self.assign_conv(conv_in).flatten(2)
-        return F.softmax(logits.to(self._compute_dtype(x)), dim=1)
+        assignment = F.softmax(logits.to(self._compute_dtype(x)), dim=1)
+        if valid is None:
+            return assignment
+        B, _, H, W = x.shape
+        if tuple(valid.shape) != (B, H, W):
+            raise ValueError(f'PrototypeLearning: valid must have shape {(B, H, W)}, '
+                             f'got {tuple(valid.shape)}')
+        return assignment * valid.flatten(1).unsqueeze(1).to(assignment.dtype)
 
     def aggregate(self, x: Tensor, assignment: Optional[Tensor] = None) -> Tensor:
         """Eq. 1: ``V_i = sum_j a_ji (F_j - p_i)`` as ``A F^T - (A 1) * P``.
@@ -153,12 +166,13 @@ class PrototypeLearning(BaseModule):
                 vlad = F.normalize(vlad.flatten(1), p=2, dim=1).view_as(vlad)
             return vlad
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, valid: Optional[Tensor] = None) -> Tensor:
         """Eq. 2: ``O_pro = f(concat[F, V_r W_p + b_p])``, same shape as ``x``.
 
-        The concatenation uses the un-normalised ``x``.
+        The concatenation uses the un-normalised ``x``; ``valid`` (``[B, H, W]``,
+        False at padding) keeps padded positions out of V.
         """
-        vlad = self.aggregate(x)
+        vlad = self.aggregate(x, self.assign(x, valid))
         B, _, H, W = x.shape
         g = self.proj(vlad.flatten(1).to(x.dtype))  # [B, D]
         g = g[:, :, None, None].expand(B, self.in_channels, H, W)

@@ -185,9 +185,9 @@ def test_prototype_learning_rejects_bad_input():
         module.aggregate(torch.randn(2, 8, 3, 3), torch.rand(2, 3, 8))
 
 
-def _naive_aggregate(self, x):
+def _naive_aggregate(self, x, assignment=None):
     """Eq. 1 written literally: materialises the B x n x D x HW residual."""
-    a = self.assign(x)
+    a = self.assign(x) if assignment is None else assignment
     feats = F.normalize(x, dim=1) if self.normalize else x
     residual = feats.flatten(2)[:, None] - self.prototypes[None, :, :, None]
     vlad = (a[:, :, None, :] * residual).sum(-1)

@@ -9,7 +9,9 @@ rows never join. Instead, a path pass normalises its rows with the statistics of
 the plain pass, as if the rows had been swapped inside the plain batch, taken as
 constants: nothing is updated, no collective is started, and no gradient
 reaches the student's backbone through the statistics (docs/method.md,
-"Normalisation in the path passes").
+"Normalisation in the path passes"). Layers that keep batch statistics but are not
+torch ``_BatchNorm`` layers (mmcv's ``MMSyncBN``, instance norm with running
+statistics) cannot be replayed this way and are refused when the path is built.
 """
 from contextlib import contextmanager
 from typing import Dict, Tuple
@@ -19,6 +21,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from procd_mm.utils import InputError
 
 from ..layers import CPUSyncBatchNorm
 
@@ -55,9 +59,25 @@ class PlainBatchStatistics:
     makes each layer normalise with those, as fixed constants, without updating
     its running statistics and without communication. Layers in eval mode keep
     using their running statistics in both.
+
+    Args:
+        module: the modules whose norm layers a path pass re-runs (the student's bbox heads).
+        name: how messages name ``module`` (e.g. ``roi_head.bbox_head``).
+
+    Raises:
+        InputError: a layer below ``module`` keeps batch statistics (a ``running_mean``
+            buffer) and is not a ``_BatchNorm``: it would run in train mode inside a path
+            pass, start collectives of its own and update its statistics twice.
     """
 
-    def __init__(self, module: nn.Module):
+    def __init__(self, module: nn.Module, name: str = 'module'):
+        for layer_name, layer in module.named_modules():
+            if not isinstance(layer, _BatchNorm) \
+                    and 'running_mean' in dict(layer.named_buffers(recurse=False)):
+                raise InputError(
+                    f'ProCKD: {name}.{layer_name} is {type(layer).__module__}.'
+                    f'{type(layer).__name__}, a norm layer the prototype path cannot replay '
+                    "under the plain pass's statistics; use norm_cfg type 'SyncBN' or 'BN'")
         self.module = module
         self.norms = []
         self.stats: Dict[nn.Module, Tuple[Tensor, Tensor]] = {}

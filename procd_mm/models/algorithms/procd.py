@@ -13,8 +13,10 @@ from torch import Tensor
 from procd_mm.utils import InputError
 
 from .model_cfg import pretrained_checkpoint, resolve_model_cfg
+from .padding import valid_positions
 from .prototype_path import PrototypePath
 from .teacher_checkpoint import load_teacher_checkpoint
+from .teacher_input import TeacherInput
 
 PROTOTYPE_LEARNING = dict(type='PrototypeLearning', num_prototypes=72)
 FEATURE_AUGMENTATION = dict(type='FeatureAugmentation')
@@ -46,7 +48,10 @@ class ProCKD(BaseAlgorithm):
 
     The teacher is frozen: built from ``teacher``, loaded from ``teacher_ckpt``
     (strictly unless ``teacher_strict=False``), ``requires_grad=False``, always in
-    eval mode, and only its ``extract_feat`` runs, under ``torch.no_grad()``.
+    eval mode, and only its ``extract_feat`` runs, under ``torch.no_grad()``, on the
+    batch in its own normalisation (:class:`TeacherInput`, converted from the
+    student's when the two ``data_preprocessor`` differ). Batch padding takes no part
+    in the prototype descriptor V (Eq. 1).
     ``λ_pro = 0`` gives the plain feature-distillation baselines (CWD, FBOD, FBKD)
     without building the prototype modules; ``emb_loss=None`` with ``λ_pro = 0`` is
     the student alone.
@@ -97,6 +102,7 @@ class ProCKD(BaseAlgorithm):
         self.teacher._is_init = True  # keep runner.init_weights() off the loaded teacher
         self.teacher.requires_grad_(False)
         self.teacher.eval()
+        self.teacher_input = TeacherInput(self.data_preprocessor, self.teacher.data_preprocessor)
 
         self.lambda_emb, self.lambda_pro, self.lambda_stu = lambda_emb, lambda_pro, lambda_stu
         self.emb_loss = MODELS.build(emb_loss) if emb_loss else None
@@ -149,8 +155,9 @@ class ProCKD(BaseAlgorithm):
     def loss(self, batch_inputs: Tensor, data_samples: List) -> Dict[str, Tensor]:
         # L_emb terms built on recorders record only inside these contexts (nullcontext else)
         emb_loss = self.emb_loss if self.lambda_emb > 0 else None
+        teacher_inputs = self.teacher_input(batch_inputs, data_samples)
         with torch.no_grad(), getattr(emb_loss, 'teacher_recording', nullcontext)():
-            teacher_feats = self.teacher.extract_feat(batch_inputs)
+            teacher_feats = self.teacher.extract_feat(teacher_inputs)
         with self.student_feats, getattr(emb_loss, 'student_recording', nullcontext)(), \
                 (self.path.plain_pass() if self.path is not None else nullcontext()):
             student_losses = self.student.loss(batch_inputs, data_samples)
@@ -162,13 +169,17 @@ class ProCKD(BaseAlgorithm):
             for name, value in self.emb_loss(student_feats, teacher_feats).items():
                 losses[name] = self.lambda_emb * value
         if self.path is not None:
-            losses.update(self._prototype_losses(student_feats, teacher_feats))
+            valid = valid_positions(data_samples, teacher_inputs.shape[-2:],
+                                    teacher_feats[self.prototype_level].shape[-2:],
+                                    teacher_inputs.device)
+            losses.update(self._prototype_losses(student_feats, teacher_feats, valid))
         return losses
 
-    def _prototype_losses(self, student_feats, teacher_feats) -> Dict[str, Tensor]:
-        """``λ_pro · L_pro`` on the level rows (paper Eq. 6)."""
+    def _prototype_losses(self, student_feats, teacher_feats, valid) -> Dict[str, Tensor]:
+        """``λ_pro · L_pro`` on the level rows (paper Eq. 6); ``valid``: the teacher level's
+        positions inside their images (padding takes no part in Eq. 1)."""
         level, path = self.prototype_level, self.path
-        o_pro = self.prototype_learning(teacher_feats[level])
+        o_pro = self.prototype_learning(teacher_feats[level], valid)
         if self.feature_augmentation is None:  # "w/proto": the prototype module alone
             return dict(loss_procls_teacher=self.lambda_pro * path.cls_loss(
                 path.logits(student_feats, o_pro)))

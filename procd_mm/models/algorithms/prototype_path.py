@@ -66,7 +66,8 @@ class PrototypePath:
         self.roi_head = detector.roi_head
         self.level = level
         self.cascade = isinstance(self.roi_head, CascadeRoIHead)
-        self.batch_stats = PlainBatchStatistics(self.roi_head.bbox_head)
+        self.batch_stats = PlainBatchStatistics(self.roi_head.bbox_head,
+                                                'roi_head.bbox_head')
         self.stages: List[StageRows] = []
 
     def _parts(self, stage: int):
@@ -102,7 +103,11 @@ class PrototypePath:
                                                                  concat=True)
         rois = results['rois'] if 'rois' in results else \
             bbox2roi([res.priors for res in sampling_results])  # StandardRoIHead keeps none
-        on_level = extractor.map_roi_levels(rois, extractor.num_inputs) == self.level
+        # the level each row read: mapped as the extractor mapped it, from the RoIs in the
+        # feature dtype (``SingleRoIExtractor.forward`` casts them; compat maps in float32)
+        feats_dtype = results['bbox_feats'].dtype if 'bbox_feats' in results else rois.dtype
+        on_level = extractor.map_roi_levels(rois.to(feats_dtype),
+                                            extractor.num_inputs) == self.level
         self.stages.append(StageRows(stage, rois, results['cls_score'], targets[0], targets[1],
                                      on_level.nonzero().squeeze(1)))
 
