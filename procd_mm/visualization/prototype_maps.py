@@ -1,8 +1,9 @@
 """Prototype assignment maps of a ProC-KD checkpoint on teacher and student P5.
 
-For an image, both FPNs' level ``model.prototype_level`` go through the same
-``PrototypeLearning.assign`` (the prototypes live in the teacher's feature
-space, and both FPNs have the same width): ``A = assign(P5) ∈ [B, n, HW]``.
+For an image, the student's level ``model.prototype_level`` and the teacher's
+level of the same stride go through the same ``PrototypeLearning.assign`` (the
+prototypes live in the teacher's feature space, and both levels have the same
+width): ``A = assign(P5) ∈ [B, n, HW]``.
 The *assignment map* is ``argmax_n A`` (one colour per prototype); the heat
 maps show ``A`` of the few prototypes with the largest total assignment mass.
 """
@@ -58,10 +59,12 @@ def prototype_maps(model, cfg: Config, image: str) -> Dict[str, dict]:
     batch = model.data_preprocessor(dict(inputs=[data['inputs']],
                                          data_samples=[data['data_samples']]), False)
     inputs = batch['inputs']
-    level = model.prototype_level
     out = {}
-    for name, det in (('teacher', model.teacher), ('student', model.student)):
-        feat = det.extract_feat(inputs)[level]
+    for name, det, level, det_inputs in (
+            ('teacher', model.teacher, model.teacher_level,
+             model.teacher_input(inputs, batch['data_samples'])),
+            ('student', model.student, model.prototype_level, inputs)):
+        feat = det.extract_feat(det_inputs)[level]
         assign = model.prototype_learning.assign(feat)  # [1, n, HW]
         h, w = feat.shape[-2:]
         soft = assign[0].reshape(-1, h, w).cpu().numpy()

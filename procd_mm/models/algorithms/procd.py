@@ -12,6 +12,8 @@ from torch import Tensor
 
 from procd_mm.utils import InputError
 
+from .dense_prototype_path import DensePrototypePath
+from .level_strides import pyramid_levels
 from .model_cfg import pretrained_checkpoint, resolve_model_cfg
 from .padding import valid_positions
 from .prototype_path import PrototypePath
@@ -62,7 +64,9 @@ class ProCKD(BaseAlgorithm):
         teacher_ckpt (str, optional): teacher checkpoint; required unless
             ``teacher_strict=False`` (a random teacher is never used by accident).
         emb_loss (dict, optional): config of the ``L_emb`` term.
-        prototype_level (int): index of the FPN output replaced (3 = P5).
+        prototype_level (int, optional): index of the student's neck output replaced;
+            None (default) is its level of stride 32 (P5: index 3 of a Cascade R-CNN FPN,
+            2 of RetinaNet's or RTMDet's). The teacher level is the one of the same stride.
         prototype_learning (dict): config of the prototype module (Eq. 1-2);
             ``in_channels`` defaults to the neck width.
         feature_augmentation (dict, optional): config of the augmentation module
@@ -77,7 +81,7 @@ class ProCKD(BaseAlgorithm):
                  teacher_ckpt: Optional[str] = None,
                  teacher_strict: bool = True,
                  emb_loss: Optional[Dict] = None,
-                 prototype_level: int = 3,
+                 prototype_level: Optional[int] = None,
                  prototype_learning: Dict = PROTOTYPE_LEARNING,
                  feature_augmentation: Optional[Dict] = FEATURE_AUGMENTATION,
                  con_loss: Dict = CON_LOSS,
@@ -112,10 +116,10 @@ class ProCKD(BaseAlgorithm):
                                                    else 'backbone')
         self.student_feats.initialize(self.student)
 
-        self.prototype_level = prototype_level
         self.path = None
         if lambda_pro > 0:
-            channels = self._check_prototype_level(prototype_level)
+            self.prototype_level, self.teacher_level, channels = \
+                self._match_prototype_level(prototype_level)
             self.prototype_learning = MODELS.build({'in_channels': channels,
                                                     **prototype_learning})
             self.feature_augmentation = MODELS.build(
@@ -123,28 +127,49 @@ class ProCKD(BaseAlgorithm):
                 if feature_augmentation else None
             self.con_loss = MODELS.build(copy.deepcopy(con_loss)) \
                 if feature_augmentation else None
-            self.path = PrototypePath(self.student, prototype_level)
+            two_stage = getattr(self.student, 'roi_head', None) is not None
+            self.path = (PrototypePath if two_stage else DensePrototypePath)(
+                self.student, self.prototype_level)
+            expected = 'RoIConsistencyLoss' if two_stage else 'DenseConsistencyLoss'
+            if self.con_loss is not None and type(self.con_loss).__name__ != expected:
+                raise InputError(f'ProCKD: con_loss {type(self.con_loss).__name__} does not fit '
+                                 f'a {"two-stage" if two_stage else "dense"} student; use '
+                                 f'{expected}')
 
     @property
     def student(self):
         """Alias for ``architecture``."""
         return self.architecture
 
-    def _check_prototype_level(self, level: int) -> int:
-        widths = {}
-        for name, det in (('student', self.student), ('teacher', self.teacher)):
-            neck = getattr(det, 'neck', None)
-            num_outs = getattr(neck, 'num_outs', None)
-            if isinstance(level, bool) or not isinstance(level, int) or level < 0 \
-                    or (num_outs is not None and level >= num_outs):
-                raise InputError(f'ProCKD: prototype_level={level!r} must be an index of the '
-                                 f'{name} neck outputs, in [0, {num_outs})')
-            widths[name] = getattr(neck, 'out_channels', None)
-        if widths['student'] != widths['teacher']:
-            raise InputError(f'ProCKD: the prototype path needs equal widths on FPN level '
-                             f'{level}: student {widths["student"]} channels, teacher '
-                             f'{widths["teacher"]} channels')
-        return widths['student']
+    def _match_prototype_level(self, level: Optional[int]):
+        """(student level, teacher level of the same stride, width) of the prototype path.
+
+        ``level=None`` is the student's level of stride 32 (P5). Strides and widths are
+        measured on the two models (SPEC §3.6: levels are matched by stride, never by index).
+        """
+        student, teacher = pyramid_levels(self.student), pyramid_levels(self.teacher)
+        if level is None:
+            strides = [stride for stride, _ in student]
+            if 32 not in strides:
+                raise InputError(f'ProCKD: the student pyramid (strides {strides}) has no level '
+                                 'of stride 32; set prototype_level')
+            level = strides.index(32)
+        if isinstance(level, bool) or not isinstance(level, int) \
+                or not 0 <= level < len(student):
+            raise InputError(f'ProCKD: prototype_level={level!r} must be an index of the student '
+                             f'neck outputs, in [0, {len(student)})')
+        stride, width = student[level]
+        teacher_strides = [s for s, _ in teacher]
+        if stride not in teacher_strides:
+            raise InputError(f'ProCKD: the student level {level} (stride {stride}) has no teacher '
+                             f'level of that stride; student strides '
+                             f'{[s for s, _ in student]}, teacher strides {teacher_strides}')
+        teacher_level = teacher_strides.index(stride)
+        if teacher[teacher_level][1] != width:
+            raise InputError(f'ProCKD: the prototype path needs equal widths at stride {stride}: '
+                             f'student {width} channels, teacher {teacher[teacher_level][1]} '
+                             'channels')
+        return level, teacher_level, width
 
     def train(self, mode: bool = True):
         """Train the student and distillation modules; the teacher stays in eval mode."""
@@ -170,7 +195,7 @@ class ProCKD(BaseAlgorithm):
                 losses[name] = self.lambda_emb * value
         if self.path is not None:
             valid = valid_positions(data_samples, teacher_inputs.shape[-2:],
-                                    teacher_feats[self.prototype_level].shape[-2:],
+                                    teacher_feats[self.teacher_level].shape[-2:],
                                     teacher_inputs.device)
             losses.update(self._prototype_losses(student_feats, teacher_feats, valid))
         return losses
@@ -179,7 +204,7 @@ class ProCKD(BaseAlgorithm):
         """``λ_pro · L_pro`` on the level rows (paper Eq. 6); ``valid``: the teacher level's
         positions inside their images (padding takes no part in Eq. 1)."""
         level, path = self.prototype_level, self.path
-        o_pro = self.prototype_learning(teacher_feats[level], valid)
+        o_pro = self.prototype_learning(teacher_feats[self.teacher_level], valid)
         if self.feature_augmentation is None:  # "w/proto": the prototype module alone
             return dict(loss_procls_teacher=self.lambda_pro * path.cls_loss(
                 path.logits(student_feats, o_pro)))

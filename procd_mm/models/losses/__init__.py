@@ -10,11 +10,12 @@ record them with mmrazor recorders inside ``teacher_recording()`` /
 """
 from .configurable_embedding_loss import ConfigurableEmbeddingLoss
 from .cwd_embedding_loss import CWDEmbeddingLoss
+from .dense_consistency_loss import DenseConsistencyLoss
 from .fbod_embedding_loss import FBODEmbeddingLoss
 from .roi_consistency_loss import RoIConsistencyLoss
 from .swin_fbkd_embedding_loss import SwinFBKDEmbeddingLoss
 
 __all__ = [
-    'ConfigurableEmbeddingLoss', 'CWDEmbeddingLoss', 'FBODEmbeddingLoss', 'RoIConsistencyLoss',
-    'SwinFBKDEmbeddingLoss'
+    'ConfigurableEmbeddingLoss', 'CWDEmbeddingLoss', 'DenseConsistencyLoss', 'FBODEmbeddingLoss',
+    'RoIConsistencyLoss', 'SwinFBKDEmbeddingLoss'
 ]
