@@ -87,13 +87,44 @@ def check_distiller(rank: int, root: str) -> None:
     print(f'rank {rank}: level-3 rows per stage {rows}, steps done', flush=True)
 
 
+def check_dense_distiller(rank: int, root: str) -> None:
+    """ProC-KD steps of an RTMDet student (SyncBN everywhere, per-level BN in its head) where
+    only rank 0 has positive priors on the stride-32 level."""
+    from tests.test_models.test_dense_prototype_path import box_batch
+    from tests.test_models.test_dense_prototype_path import build as build_dense
+    model = build_dense('rtmdet')
+    assert CPUSyncBatchNorm.convert(model) > 0
+    ddp = DistributedDataParallel(model, device_ids=None, broadcast_buffers=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    batch = box_batch(root, (1024, 512) if rank == 0 else (256, 128))
+    for _ in range(2):
+        data = model.data_preprocessor(copy.deepcopy(batch), True)
+        losses = ddp(**data, mode='loss')
+        total, _ = model.parse_losses(losses)
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        labels = model.path.priors.target[0]
+        positives = int((labels < model.student.bbox_head.num_classes).sum())
+        assert positives > 0 if rank == 0 else positives == 0, positives
+        if rank == 1:
+            assert float(losses['loss_procls_teacher']) == 0.
+    norms = [m for m in model.student.bbox_head.modules() if isinstance(m, CPUSyncBatchNorm)]
+    stats = torch.cat([torch.cat([m.running_mean, m.running_var]) for m in norms])
+    gathered = [torch.empty_like(stats) for _ in range(2)]
+    dist.all_gather(gathered, stats)
+    assert torch.equal(gathered[0], gathered[1]), 'running statistics differ across ranks'
+    print(f'rank {rank}: RTMDet positives on the level {positives}, steps done', flush=True)
+
+
 def main():
-    faulthandler.dump_traceback_later(150, exit=True)  # a hang fails with the stacks printed
+    faulthandler.dump_traceback_later(240, exit=True)  # a hang fails with the stacks printed
     dist.init_process_group('gloo')
     init_default_scope('mmdet')
     rank = dist.get_rank()
     check_layer(rank)
     check_distiller(rank, sys.argv[1])
+    check_dense_distiller(rank, sys.argv[1])
     dist.barrier()
     dist.destroy_process_group()
 
