@@ -244,3 +244,24 @@ def test_the_roi_consistency_loss_on_a_dense_student_is_refused():
     with pytest.raises(InputError, match='RoIConsistencyLoss does not fit a dense student'):
         build('retinanet', con_loss=dict(type='RoIConsistencyLoss'))
 
+
+
+def test_cwd_pairs_levels_by_stride_not_by_index(batches):
+    """RetinaNet (P3-P7) under the Cascade teacher (P2-P6): student level i reads the teacher
+    level of its stride (index i + 1); a level without one is one error line."""
+    from mmrazor.models.losses import ChannelWiseDivergence
+    cwd = dict(type='CWDEmbeddingLoss', tau=1.0, loss_weights=1.0, levels=(0, 1, 2, 3))
+    model = build('retinanet', emb_loss=cwd)
+    assert model.level_map == [1, 2, 3, 4, None]
+    losses = losses_of(model, batches['retinanet'])
+    data = model.data_preprocessor(copy.deepcopy(batches['retinanet']), True)
+    with torch.no_grad():
+        teacher = model.teacher.extract_feat(data['inputs'])
+    student = model.student_feats.get_record_data()
+    for level in range(4):
+        expected = ChannelWiseDivergence(tau=1.0, loss_weight=1.0)(student[level],
+                                                                    teacher[level + 1])
+        torch.testing.assert_close(losses[f'loss_emb_cwd_p{level}'], expected)
+    with pytest.raises(InputError, match=r'CWDEmbeddingLoss reads student level 4 \(stride '
+                                         r'128\), which has no teacher level of that stride'):
+        build('retinanet', emb_loss=dict(cwd, levels=(0, 1, 2, 3, 4)))

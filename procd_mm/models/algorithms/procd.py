@@ -110,7 +110,15 @@ class ProCKD(BaseAlgorithm):
 
         self.lambda_emb, self.lambda_pro, self.lambda_stu = lambda_emb, lambda_pro, lambda_stu
         self.emb_loss = MODELS.build(emb_loss) if emb_loss else None
+        # (stride, width) of every neck output; a student level reads the teacher level of
+        # its stride (SPEC §3.6), never the one of the same index
+        self.student_levels = pyramid_levels(self.student)
+        self.teacher_levels = pyramid_levels(self.teacher)
+        teacher_strides = [stride for stride, _ in self.teacher_levels]
+        self.level_map = [teacher_strides.index(stride) if stride in teacher_strides else None
+                          for stride, _ in self.student_levels]
         if self.emb_loss is not None:
+            self._check_emb_levels()
             self.emb_loss.attach(self.student, self.teacher)
         self.student_feats = ModuleOutputsRecorder('neck' if self.student.with_neck
                                                    else 'backbone')
@@ -141,13 +149,31 @@ class ProCKD(BaseAlgorithm):
         """Alias for ``architecture``."""
         return self.architecture
 
+    def _pyramids(self) -> str:
+        return (f'student strides {[s for s, _ in self.student_levels]}, teacher strides '
+                f'{[s for s, _ in self.teacher_levels]}')
+
+    def _check_emb_levels(self) -> None:
+        """Every level an ``L_emb`` term reads has a teacher level of its stride."""
+        for level in getattr(self.emb_loss, 'levels', ()):
+            if level < len(self.level_map) and self.level_map[level] is None:
+                raise InputError(f'ProCKD: {type(self.emb_loss).__name__} reads student level '
+                                 f'{level} (stride {self.student_levels[level][0]}), which has '
+                                 f'no teacher level of that stride; {self._pyramids()}')
+
+    def _teacher_feats_by_stride(self, teacher_feats):
+        """The teacher's neck outputs re-indexed as the student's (None: no such stride)."""
+        if self.level_map == list(range(len(teacher_feats))):
+            return teacher_feats
+        return [None if t is None else teacher_feats[t] for t in self.level_map]
+
     def _match_prototype_level(self, level: Optional[int]):
         """(student level, teacher level of the same stride, width) of the prototype path.
 
         ``level=None`` is the student's level of stride 32 (P5). Strides and widths are
         measured on the two models (SPEC §3.6: levels are matched by stride, never by index).
         """
-        student, teacher = pyramid_levels(self.student), pyramid_levels(self.teacher)
+        student, teacher = self.student_levels, self.teacher_levels
         if level is None:
             strides = [stride for stride, _ in student]
             if 32 not in strides:
@@ -159,12 +185,10 @@ class ProCKD(BaseAlgorithm):
             raise InputError(f'ProCKD: prototype_level={level!r} must be an index of the student '
                              f'neck outputs, in [0, {len(student)})')
         stride, width = student[level]
-        teacher_strides = [s for s, _ in teacher]
-        if stride not in teacher_strides:
+        teacher_level = self.level_map[level]
+        if teacher_level is None:
             raise InputError(f'ProCKD: the student level {level} (stride {stride}) has no teacher '
-                             f'level of that stride; student strides '
-                             f'{[s for s, _ in student]}, teacher strides {teacher_strides}')
-        teacher_level = teacher_strides.index(stride)
+                             f'level of that stride; {self._pyramids()}')
         if teacher[teacher_level][1] != width:
             raise InputError(f'ProCKD: the prototype path needs equal widths at stride {stride}: '
                              f'student {width} channels, teacher {teacher[teacher_level][1]} '
@@ -191,7 +215,8 @@ class ProCKD(BaseAlgorithm):
         losses = {k: _scale(v, self.lambda_stu) if 'loss' in k else v
                   for k, v in student_losses.items()}
         if self.emb_loss is not None and self.lambda_emb > 0:
-            for name, value in self.emb_loss(student_feats, teacher_feats).items():
+            for name, value in self.emb_loss(student_feats,
+                                             self._teacher_feats_by_stride(teacher_feats)).items():
                 losses[name] = self.lambda_emb * value
         if self.path is not None:
             valid = valid_positions(data_samples, teacher_inputs.shape[-2:],
