@@ -18,30 +18,41 @@ class FeatureAugmentation(BaseModule):
     prototypes ``P in R^{n x D}`` of :class:`PrototypeLearning` (passed in, the
     same parameter, so gradients reach it):
 
-    * encode: ``F_e = enc(F_r)``, ``P_e = enc_p(P)`` (linear maps D -> D);
+    * encode: ``F_e = enc(F_r)``, ``P_e = enc_p(P)`` (linear maps D -> D and
+      D_p -> D);
     * Eq. 3: ``A = softmax_n(F_e P_e^T)``, ``A in R^{B x HW x n}``;
     * Eq. 4: ``O_aug = ReLU(phi(concat[F_e, A P]) + F_r)`` with ``phi`` a
-      fully-connected layer 2D -> D; the attended feature uses the raw
+      fully-connected layer D + D_p -> D; the attended feature uses the raw
       prototypes P, as paper Eq. 4 (``A P_l``) states.
+
+    The prototypes may be wider than the features (D_p != D): they live at the teacher's
+    width when the teacher's and the student's differ (docs/method.md, "Teacher and
+    student that differ").
 
     The output has the shape (and layout) of the input. The attention logits,
     the softmax and ``A P`` are computed in (at least) float32, also under
     autocast.
 
     Args:
-        in_channels (int): Feature and prototype width D. Defaults to 256.
+        in_channels (int): Feature width D. Defaults to 256.
+        prototype_channels (int, optional): Prototype width D_p; defaults to D.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self, in_channels: int = 256, init_cfg: Optional[dict] = None) -> None:
+    def __init__(self, in_channels: int = 256, prototype_channels: Optional[int] = None,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels <= 0:
-            raise ValueError(
-                f'FeatureAugmentation: in_channels must be a positive int, got {in_channels!r}')
+        prototype_channels = in_channels if prototype_channels is None else prototype_channels
+        for name, value in (('in_channels', in_channels),
+                            ('prototype_channels', prototype_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f'FeatureAugmentation: {name} must be a positive int, '
+                                 f'got {value!r}')
         self.in_channels = in_channels
+        self.prototype_channels = prototype_channels
         self.enc = nn.Linear(in_channels, in_channels)
-        self.enc_p = nn.Linear(in_channels, in_channels)
-        self.phi = nn.Linear(2 * in_channels, in_channels)
+        self.enc_p = nn.Linear(prototype_channels, in_channels)
+        self.phi = nn.Linear(in_channels + prototype_channels, in_channels)
 
     def _check_inputs(self, x: Tensor, prototypes: Tensor) -> None:
         D = self.in_channels
@@ -59,8 +70,9 @@ class FeatureAugmentation(BaseModule):
         else:
             raise ValueError('FeatureAugmentation expects [B, D, H, W] or [B, L, D] input, '
                              f'got {tuple(x.shape)}')
-        if prototypes.dim() != 2 or prototypes.shape[1] != D or prototypes.shape[0] == 0:
-            raise ValueError(f'FeatureAugmentation expects prototypes [n, {D}] with n > 0, '
+        D_p = self.prototype_channels
+        if prototypes.dim() != 2 or prototypes.shape[1] != D_p or prototypes.shape[0] == 0:
+            raise ValueError(f'FeatureAugmentation expects prototypes [n, {D_p}] with n > 0, '
                              f'got {tuple(prototypes.shape)}')
 
     def attention(self, tokens: Tensor, prototypes: Tensor) -> Tensor:

@@ -164,11 +164,34 @@ def test_teacher_is_frozen_through_training(teacher_ckpt, batch):
     assert not any(m.training for m in model.teacher.modules())
 
 
-def test_channel_mismatch_is_a_build_error(teacher_ckpt):
+def test_a_narrower_teacher_gets_prototypes_at_its_width_and_a_projection(batch):
+    """Teacher FPN 32 wide, student 64 (SPEC §3.6): the prototype module works at 32, a 1x1
+    projection maps O_pro to 64 for the student's heads, the augmentation takes 64-wide maps
+    and 32-wide prototypes; CWD maps the student with its connectors; none of it is in the
+    student (export drops it)."""
     teacher = Config.fromfile(TEACHER).model
     teacher.neck.out_channels = 32
-    with pytest.raises(InputError, match='student 64 channels, teacher 32 channels'):
-        build(None, teacher=teacher, teacher_strict=False, emb_loss=None)
+    teacher.rpn_head.update(in_channels=32, feat_channels=32)
+    cwd = dict(type='CWDEmbeddingLoss', loss_weights=1.0, use_connector=True,
+               student_channels=64, teacher_channels=32)
+    model = build(None, teacher=teacher, teacher_strict=False, emb_loss=cwd)
+    assert model.prototype_learning.prototypes.shape[1] == 32
+    assert tuple(model.teacher_projection.weight.shape) == (64, 32, 1, 1)
+    assert model.feature_augmentation.enc_p.in_features == 32
+    losses = losses_of(model, batch)
+    assert all(torch.isfinite(total(v)).all() for k, v in losses.items() if 'loss' in k)
+    teacher_path = losses['loss_procls_teacher']
+    assert reaches(teacher_path, list(model.teacher_projection.parameters()))
+    assert reaches(teacher_path, [model.prototype_learning.prototypes])
+    assert not reaches(teacher_path, list(model.student.backbone.parameters()))
+    assert reaches(losses['loss_emb_cwd_p0'], list(model.emb_loss.connectors.parameters()))
+    from procd_mm.models.algorithms.export import student_state_dict
+    exported = student_state_dict({'state_dict': model.state_dict()})
+    assert 'teacher_projection.weight' in model.state_dict()
+    assert set(exported) == set(model.student.state_dict())
+    with pytest.raises(InputError, match='student FPN width 64 != teacher FPN width 32'):
+        build(None, teacher=teacher, teacher_strict=False,
+              emb_loss=dict(type='CWDEmbeddingLoss'))
 
 
 def test_missing_teacher_checkpoint_names_the_path(tmp_path):

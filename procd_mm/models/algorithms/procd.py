@@ -8,7 +8,7 @@ from mmengine.model import BaseModel
 from mmrazor.models.algorithms import BaseAlgorithm
 from mmrazor.models.task_modules import ModuleOutputsRecorder
 from mmrazor.registry import MODELS
-from torch import Tensor
+from torch import Tensor, nn
 
 from procd_mm.utils import InputError
 
@@ -126,13 +126,20 @@ class ProCKD(BaseAlgorithm):
 
         self.path = None
         if lambda_pro > 0:
-            self.prototype_level, self.teacher_level, channels = \
-                self._match_prototype_level(prototype_level)
-            self.prototype_learning = MODELS.build({'in_channels': channels,
+            self.prototype_level, self.teacher_level = self._match_prototype_level(
+                prototype_level)
+            student_width = self.student_levels[self.prototype_level][1]
+            teacher_width = self.teacher_levels[self.teacher_level][1]
+            # the prototypes live in the teacher's feature space, at its width
+            self.prototype_learning = MODELS.build({'in_channels': teacher_width,
                                                     **prototype_learning})
+            # O_pro mapped to the student's width for the student's head (trained with the
+            # student, dropped at export)
+            self.teacher_projection = nn.Conv2d(teacher_width, student_width, 1) \
+                if teacher_width != student_width else None
             self.feature_augmentation = MODELS.build(
-                {'in_channels': channels, **feature_augmentation}) \
-                if feature_augmentation else None
+                {'in_channels': student_width, 'prototype_channels': teacher_width,
+                 **feature_augmentation}) if feature_augmentation else None
             self.con_loss = MODELS.build(copy.deepcopy(con_loss)) \
                 if feature_augmentation else None
             two_stage = getattr(self.student, 'roi_head', None) is not None
@@ -168,12 +175,12 @@ class ProCKD(BaseAlgorithm):
         return [None if t is None else teacher_feats[t] for t in self.level_map]
 
     def _match_prototype_level(self, level: Optional[int]):
-        """(student level, teacher level of the same stride, width) of the prototype path.
+        """(student level, teacher level of the same stride) of the prototype path.
 
         ``level=None`` is the student's level of stride 32 (P5). Strides and widths are
         measured on the two models (SPEC §3.6: levels are matched by stride, never by index).
         """
-        student, teacher = self.student_levels, self.teacher_levels
+        student = self.student_levels
         if level is None:
             strides = [stride for stride, _ in student]
             if 32 not in strides:
@@ -184,16 +191,12 @@ class ProCKD(BaseAlgorithm):
                 or not 0 <= level < len(student):
             raise InputError(f'ProCKD: prototype_level={level!r} must be an index of the student '
                              f'neck outputs, in [0, {len(student)})')
-        stride, width = student[level]
+        stride = student[level][0]
         teacher_level = self.level_map[level]
         if teacher_level is None:
             raise InputError(f'ProCKD: the student level {level} (stride {stride}) has no teacher '
                              f'level of that stride; {self._pyramids()}')
-        if teacher[teacher_level][1] != width:
-            raise InputError(f'ProCKD: the prototype path needs equal widths at stride {stride}: '
-                             f'student {width} channels, teacher {teacher[teacher_level][1]} '
-                             'channels')
-        return level, teacher_level, width
+        return level, teacher_level
 
     def train(self, mode: bool = True):
         """Train the student and distillation modules; the teacher stays in eval mode."""
@@ -230,6 +233,8 @@ class ProCKD(BaseAlgorithm):
         positions inside their images (padding takes no part in Eq. 1)."""
         level, path = self.prototype_level, self.path
         o_pro = self.prototype_learning(teacher_feats[self.teacher_level], valid)
+        if self.teacher_projection is not None:
+            o_pro = self.teacher_projection(o_pro)
         if self.feature_augmentation is None:  # "w/proto": the prototype module alone
             return dict(loss_procls_teacher=self.lambda_pro * path.cls_loss(
                 path.logits(student_feats, o_pro)))
