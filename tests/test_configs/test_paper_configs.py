@@ -18,7 +18,7 @@ CONFIG_DIR = osp.join(REPO, 'configs')
 ROW_CONFIGS = sorted(
     osp.relpath(p, CONFIG_DIR) for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'),
                                                   recursive=True)
-    if not osp.relpath(p, CONFIG_DIR).startswith(('_base_', 'synthetic')))
+    if not osp.relpath(p, CONFIG_DIR).startswith(('_base_', 'synthetic', 'dense')))
 SWIN_DATASETS = ('cityscapes', 'foggy', 'cityscapes2foggy', 'bdd-night-rainy', 'bdd-dusk-rainy')
 # Table IX rows 1-10: (λ_emb, λ_pro, λ_stu)
 TABLE_IX = [(0.3, 1.0, 1.0), (1.0, 0.3, 1.0), (1.0, 1.0, 0.3), (0.5, 1.0, 1.0), (1.0, 0.5, 1.0),
