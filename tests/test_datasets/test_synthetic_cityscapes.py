@@ -274,8 +274,9 @@ def test_clis_write_tree_and_annotations(tmp_path, capsys):
 
 
 def test_scene_domain_draws_its_classes_in_its_own_look(tree, tmp_path):
-    """The COCO-like source domain: only its classes, no skyline, larger objects, striped
-    objects, a higher camera; the default domain is the original look."""
+    """The COCO-like source domain: only its classes, its own building colour, larger objects,
+    striped objects, a higher camera; ``building=None`` draws an open landscape; the default
+    domain is the original look."""
     from procd_mm.datasets.preparation.scene_domain import COCO_LIKE, SceneDomain
     src = generate_synthetic_cityscapes(str(tmp_path / 'src'), seed=3, domain=COCO_LIKE,
                                         **SMALL)
@@ -286,7 +287,17 @@ def test_scene_domain_draws_its_classes_in_its_own_look(tree, tmp_path):
     name = 'aachen/aachen_000000_000019'
     ids = cv2.imread(osp.join(src['root'], 'gtFine', 'train', f'{name}_gtFine_labelIds.png'),
                      cv2.IMREAD_UNCHANGED)
-    assert name2label['building'].id not in np.unique(ids)  # an open landscape
+    img_rgb = cv2.imread(osp.join(src['root'], 'leftImg8bit', 'train',
+                                  f'{name}_leftImg8bit.png'))[..., ::-1].astype(float)
+    building = ids == name2label['building'].id
+    assert building.any()  # streets lined with buildings, in the source's own colour
+    red, _, blue = img_rgb[building].mean(0)
+    assert blue > red + 10  # grey-blue, where the default's buildings are brown (red > blue)
+    field = generate_synthetic_cityscapes(str(tmp_path / 'field'), seed=3,
+                                          domain=SceneDomain(building=None), **SMALL)
+    field_ids = cv2.imread(osp.join(field['root'], 'gtFine', 'train',
+                                    f'{name}_gtFine_labelIds.png'), cv2.IMREAD_UNCHANGED)
+    assert name2label['building'].id not in np.unique(field_ids)  # an open landscape
     cam = json.load(open(osp.join(src['root'], 'camera', 'train', f'{name}_camera.json')))
     assert cam['extrinsic']['z'] == COCO_LIKE.camera_height
     # objects at least 1.3x the default's smallest size (0.09 * 64 px, at least 8 px)

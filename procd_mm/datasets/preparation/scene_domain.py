@@ -55,12 +55,12 @@ class SceneDomain:
 CITYSCAPES_LIKE = SceneDomain()
 
 #: A COCO-like source domain for the teacher: 7 of the 8 kinds (no rider, as COCO has
-#: none), noisier colours, an open landscape without buildings under a warm sky, larger
-#: objects, striped textures and a higher camera. What identifies a kind (its outline and
-#: its colour) is the same in both domains, as a car looks like a car in COCO and in
-#: Cityscapes: the domains differ in scene and photography, not in what the objects are.
+#: none), noisier colours, a warm sky, grey-blue buildings, a brown road beside grass,
+#: larger objects, striped textures and a higher camera. What the scenes contain (the kinds
+#: and their outline and colour, streets lined with buildings) is the same in both domains,
+#: as COCO's street photographs contain Cityscapes' objects and buildings: the domains differ
+#: in style and photography, not in content.
 COCO_LIKE = SceneDomain(
     classes=('person', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle'),
-    colour_jitter=30.0, sky=((235, 200, 160), (250, 235, 210)),
-    building=None, road=(120, 110, 100), sidewalk=(90, 140, 70), scale=1.3, stripes=0.25,
-    camera_height=1.6)
+    colour_jitter=30.0, sky=((235, 200, 160), (250, 235, 210)), building=(120, 125, 140),
+    road=(120, 110, 100), sidewalk=(90, 140, 70), scale=1.3, stripes=0.25, camera_height=1.6)
