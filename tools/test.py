@@ -22,9 +22,9 @@ from procd_mm.utils.launch import (
     check_data,
     check_out_file,
     default_work_dir,
+    finish_distributed,
     load_config,
     set_local_rank,
-    finish_distributed,
     setup_distributed,
 )
 

@@ -21,9 +21,9 @@ from procd_mm.utils.launch import (
     check_checkpoint,
     check_data,
     default_work_dir,
+    finish_distributed,
     load_config,
     set_local_rank,
-    finish_distributed,
     setup_distributed,
 )
 
