@@ -265,3 +265,32 @@ def test_cwd_pairs_levels_by_stride_not_by_index(batches):
     with pytest.raises(InputError, match=r'CWDEmbeddingLoss reads student level 4 \(stride '
                                          r'128\), which has no teacher level of that stride'):
         build('retinanet', emb_loss=dict(cwd, levels=(0, 1, 2, 3, 4)))
+
+
+@pytest.mark.parametrize('kind', ['rtmdet', 'retinanet'])
+def test_export_is_a_plain_mmdet_checkpoint_that_predicts_the_same(kind, batches, tmp_path):
+    """The exported student loads strictly into mmdet's own detector built from the student
+    config (no prototype, augmentation, projection or connector weights) and predicts exactly
+    what the student inside the distiller predicts."""
+    from mmdet.registry import MODELS as DET_MODELS
+    from mmengine.runner import load_checkpoint
+
+    from procd_mm.models.algorithms.export import export_student
+    model = build(kind, emb_loss=dict(type='CWDEmbeddingLoss', loss_weights=1.0, levels=(0, 1, 2)))
+    losses_of(model, batches[kind])  # one step's worth of state (BN statistics)
+    src, dst = tmp_path / 'distiller.pth', tmp_path / 'student.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, src)
+    export_student(str(src), str(dst))
+    init_default_scope('mmdet')
+    plain = DET_MODELS.build(dense_student(kind))
+    load_checkpoint(plain, str(dst), strict=True)
+    model.eval()
+    plain.eval()
+    data = plain.data_preprocessor(copy.deepcopy(batches[kind]), False)
+    with torch.no_grad():
+        ours = model.student.predict(data['inputs'], copy.deepcopy(data['data_samples']))
+        theirs = plain.predict(data['inputs'], copy.deepcopy(data['data_samples']))
+    assert sum(len(a.pred_instances) for a in ours) > 0
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a.pred_instances.bboxes, b.pred_instances.bboxes)
+        assert torch.equal(a.pred_instances.scores, b.pred_instances.scores)
