@@ -294,3 +294,32 @@ def test_export_is_a_plain_mmdet_checkpoint_that_predicts_the_same(kind, batches
     for a, b in zip(ours, theirs):
         assert torch.equal(a.pred_instances.bboxes, b.pred_instances.bboxes)
         assert torch.equal(a.pred_instances.scores, b.pred_instances.scores)
+
+
+def test_fbod_and_an_mmrazor_loss_work_across_the_retinanet_cascade_pair(batches):
+    """FBOD reads the stride-matched teacher levels as CWD does; a ConfigurableEmbeddingLoss
+    names the teacher's record of the same stride itself (student P5 = index 2, teacher
+    index 3) and trains its connector."""
+    # the non-local pooling strides of P2-P5 (8, 4, 2, 2), one level up for P3-P6
+    fbod = dict(type='FBODEmbeddingLoss', in_channels=WIDTH, levels=(0, 1, 2, 3),
+                maxpool_strides=(4, 2, 1, 1))
+    model = build('retinanet', emb_loss=fbod)
+    losses = losses_of(model, batches['retinanet'])
+    fbod_terms = [v for k, v in losses.items() if k.startswith('loss_emb_fbod')]
+    assert fbod_terms and all(torch.isfinite(v) for v in fbod_terms)
+    assert reaches(sum(fbod_terms), list(model.student.neck.parameters()))
+
+    pkd = dict(
+        type='ConfigurableEmbeddingLoss',
+        student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
+        teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
+        connectors=dict(p5=dict(type='ConvModuleConnector', in_channel=WIDTH,
+                                out_channel=WIDTH, norm_cfg=None, act_cfg=None)),
+        distill_losses=dict(loss_pkd_p5=dict(type='PKDLoss', loss_weight=1.0)),
+        loss_forward_mappings=dict(loss_pkd_p5=dict(
+            preds_S=dict(from_student=True, recorder='fpn', data_idx=2, connector='p5'),
+            preds_T=dict(from_student=False, recorder='fpn', data_idx=3))))
+    model = build('retinanet', emb_loss=pkd)
+    losses = losses_of(model, batches['retinanet'])
+    assert torch.isfinite(losses['loss_emb_pkd_p5']) and losses['loss_emb_pkd_p5'] > 0
+    assert reaches(losses['loss_emb_pkd_p5'], list(model.emb_loss.parameters()))
