@@ -313,7 +313,21 @@ def diagnostics(runs: Dict[str, dict], teacher: Optional[dict],
                for method, m in per_method.items()}
     for method, run in ((r['method'], r) for r in runs.values()):
         methods[method]['clip_max_norm'] = run['clipping']['max_norm']
-    return dict(teacher=teacher, probe=probe, methods=methods)
+    return dict(teacher=teacher, probe=probe, methods=methods,
+                teacher_transfers=teacher_transfers(teacher, probe))
+
+
+#: the regime's rule on the teacher alone (docs/demo.md): on the clear target val split, in
+#: its own label space, it keeps at least this fraction of its source val mAP50
+TRANSFER_FRACTION = 0.5
+
+
+def teacher_transfers(teacher: Optional[dict], probe: Optional[dict]) -> Optional[bool]:
+    """Whether the teacher meets the transfer rule (None: not measured)."""
+    on_target = (probe or {}).get('teacher_on_target')
+    if not teacher or not on_target:
+        return None
+    return on_target['clear'] >= TRANSFER_FRACTION * teacher['source_map50']
 
 
 def diagnostics_table(summary: dict) -> str:
@@ -335,9 +349,12 @@ def diagnostics_table(summary: dict) -> str:
         lines.append('')
         transfer = probe.get('teacher_on_target')
         if transfer:
+            verdict = {True: 'met', False: 'not met', None: 'not measured'}[
+                teacher_transfers(teacher, probe)]
             lines.append(f'Teacher on the target val split, in its own label space: '
                          f'{transfer["clear"]:.1f} mAP50 clear, {transfer["foggy"]:.1f} '
-                         f'foggy.\n')
+                         f'foggy; the transfer rule (clear at least '
+                         f'{TRANSFER_FRACTION:.0%} of its source mAP50) is {verdict}.\n')
     methods = diag.get('methods') or {}
     if methods:
         lines += ['| method | ‖∇L_stu‖ at it. 0 | ‖∇L_emb‖ / ‖∇L_stu‖ | ‖∇L_pro‖ / ‖∇L_stu‖ '

@@ -146,3 +146,17 @@ def test_study_statistics_hand_computed_eight_seeds():
     rows = {r.split('|')[1].strip(): r for r in paired_table(s).splitlines()[2:]}
     assert '| +1.0 [-0.7, +2.7] | 5/8 |' in rows['ProC-KD − Student']
     assert '| 50.0 ± 0.0 |' in rows['Student']
+
+
+def test_the_transfer_rule_on_the_teacher_alone():
+    from demo.stats import diagnostics_table, teacher_transfers
+    teacher = dict(source_map50=90.0, iters=2000, source_train=2400)
+    assert teacher_transfers(teacher, dict(teacher_on_target=dict(clear=45.0, foggy=1.0)))
+    assert not teacher_transfers(teacher, dict(teacher_on_target=dict(clear=44.9, foggy=80.)))
+    assert teacher_transfers(teacher, None) is None and teacher_transfers(None, {}) is None
+    probe = dict(teacher_on_target=dict(clear=4.1, foggy=1.5), student_seed=0,
+                 **{k: dict(accuracy=50.0, balanced_accuracy=50.0)
+                    for k in ('teacher', 'random_teacher', 'student')})
+    text = diagnostics_table(dict(diagnostics=dict(teacher=teacher, probe=probe)))
+    assert '4.1 mAP50 clear, 1.5 foggy; the transfer rule (clear at least 50% of its source ' \
+           'mAP50) is not met' in text
