@@ -8,15 +8,13 @@ import sys
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 import procd_mm  # noqa: F401
 from procd_mm.models.layers import CPUSyncBatchNorm
-from tests.test_models.test_procd_distiller import PROCD, two_images
+from tests.test_models.test_procd_distiller import two_images
 from tests.test_models.test_prototype_path import build, tiny_student
 
 
@@ -49,13 +47,30 @@ def check_layer(rank: int) -> None:
 
 def small_images(root: str):
     """Two training images at 64x32: no RoI is large enough to read FPN level 3."""
-    from mmdet.registry import DATASETS
-    cfg = copy.deepcopy(Config.fromfile(PROCD).train_dataloader.dataset)
-    cfg.data_root = root
-    cfg.pipeline = [dict(p, scale=(64, 32)) if p['type'] == 'Resize' else p
-                    for p in cfg.pipeline if p['type'] != 'RandomFlip']
-    dataset = DATASETS.build(cfg)
-    return pseudo_collate([dataset[0], dataset[1]])
+    return two_images(root, (64, 32))
+
+
+def train_two_steps(model, batch, check) -> None:
+    """Two DDP steps of ``model`` on ``batch``; ``check(losses)`` after each."""
+    ddp = DistributedDataParallel(model, device_ids=None, broadcast_buffers=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    for _ in range(2):
+        data = model.data_preprocessor(copy.deepcopy(batch), True)
+        losses = ddp(**data, mode='loss')
+        total, _ = model.parse_losses(losses)
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        check(losses)
+
+
+def assert_statistics_agree(module) -> None:
+    """The running statistics of every CPUSyncBatchNorm below ``module`` equal on both ranks."""
+    norms = [m for m in module.modules() if isinstance(m, CPUSyncBatchNorm)]
+    stats = torch.cat([torch.cat([m.running_mean, m.running_var]) for m in norms])
+    gathered = [torch.empty_like(stats) for _ in range(2)]
+    dist.all_gather(gathered, stats)
+    assert torch.equal(gathered[0], gathered[1]), 'running statistics differ across ranks'
 
 
 def check_distiller(rank: int, root: str) -> None:
@@ -65,25 +80,16 @@ def check_distiller(rank: int, root: str) -> None:
         head.norm_cfg = dict(type='SyncBN')
     model = build(student, teacher)
     assert CPUSyncBatchNorm.convert(model) == 12
-    ddp = DistributedDataParallel(model, device_ids=None, broadcast_buffers=False)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    batch = two_images(root) if rank == 0 else small_images(root)
-    for _ in range(2):
-        data = model.data_preprocessor(copy.deepcopy(batch), True)
-        losses = ddp(**data, mode='loss')
-        total, _ = model.parse_losses(losses)
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
-        rows = [r.on_level.numel() for r in model.path.stages]
+    rows = []
+
+    def check(losses):
+        rows[:] = [r.on_level.numel() for r in model.path.stages]
         assert all(n > 0 for n in rows) if rank == 0 else all(n == 0 for n in rows), rows
         if rank == 1:
             assert all(float(losses[k]) == 0. for k in ('loss_procls_teacher', 'loss_con'))
-    norms = [m for m in model.student.roi_head.modules() if isinstance(m, CPUSyncBatchNorm)]
-    stats = torch.cat([torch.cat([m.running_mean, m.running_var]) for m in norms])
-    gathered = [torch.empty_like(stats) for _ in range(2)]
-    dist.all_gather(gathered, stats)
-    assert torch.equal(gathered[0], gathered[1]), 'running statistics differ across ranks'
+
+    train_two_steps(model, two_images(root) if rank == 0 else small_images(root), check)
+    assert_statistics_agree(model.student.roi_head)
     print(f'rank {rank}: level-3 rows per stage {rows}, steps done', flush=True)
 
 
@@ -94,27 +100,18 @@ def check_dense_distiller(rank: int, root: str) -> None:
     from tests.test_models.test_dense_prototype_path import build as build_dense
     model = build_dense('rtmdet')
     assert CPUSyncBatchNorm.convert(model) > 0
-    ddp = DistributedDataParallel(model, device_ids=None, broadcast_buffers=False)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    batch = box_batch(root, (1024, 512) if rank == 0 else (256, 128))
-    for _ in range(2):
-        data = model.data_preprocessor(copy.deepcopy(batch), True)
-        losses = ddp(**data, mode='loss')
-        total, _ = model.parse_losses(losses)
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
+    positives = []
+
+    def check(losses):
         labels = model.path.priors.target[0]
-        positives = int((labels < model.student.bbox_head.num_classes).sum())
-        assert positives > 0 if rank == 0 else positives == 0, positives
+        positives[:] = [int((labels < model.student.bbox_head.num_classes).sum())]
+        assert positives[0] > 0 if rank == 0 else positives[0] == 0, positives
         if rank == 1:
             assert float(losses['loss_procls_teacher']) == 0.
-    norms = [m for m in model.student.bbox_head.modules() if isinstance(m, CPUSyncBatchNorm)]
-    stats = torch.cat([torch.cat([m.running_mean, m.running_var]) for m in norms])
-    gathered = [torch.empty_like(stats) for _ in range(2)]
-    dist.all_gather(gathered, stats)
-    assert torch.equal(gathered[0], gathered[1]), 'running statistics differ across ranks'
-    print(f'rank {rank}: RTMDet positives on the level {positives}, steps done', flush=True)
+
+    train_two_steps(model, box_batch(root, (1024, 512) if rank == 0 else (256, 128)), check)
+    assert_statistics_agree(model.student.bbox_head)
+    print(f'rank {rank}: RTMDet positives on the level {positives[0]}, steps done', flush=True)
 
 
 def main():

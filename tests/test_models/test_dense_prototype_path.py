@@ -8,7 +8,6 @@ import copy
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
 from mmrazor.registry import MODELS
@@ -17,13 +16,13 @@ from torch.nn.modules.batchnorm import _BatchNorm
 import procd_mm  # noqa: F401
 from procd_mm.models.algorithms.dense_prototype_path import level_cls_score
 from procd_mm.utils import InputError
-from tests.conftest import TEACHER_TINY
-from tests.test_models.test_procd_distiller import PROCD, losses_of, reaches
+from tests.conftest import REPO, TEACHER_TINY
+from tests.test_models.test_procd_distiller import PROCD, losses_of, reaches, two_images
 
 WIDTH = 64
-SWIN = dict(type='SwinTransformer', embed_dims=32, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8),
-            window_size=7, mlp_ratio=2, out_indices=(1, 2, 3), convert_weights=False,
-            init_cfg=None)
+#: the tiny RetinaNet's Swin backbone (embed 32, depths 1-1-2-1, outputs at strides 8-32)
+SWIN = Config.fromfile(
+    f'{REPO}/configs/_base_/models/retinanet_swin-tiny_fpn_synthetic.py').model.backbone
 FPN_HEADS = {
     'retinanet': 'retinanet/retinanet_r50_fpn_1x_coco.py',
     'fcos': 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py',
@@ -72,19 +71,7 @@ def build(kind: str, **overrides):
 def box_batch(synthetic_root, scale):
     """The first two synthetic training images at ``scale`` (w, h), unflipped, boxes only (a
     box detector's data: RTMDet's assigner would take instance masks for RTMDet-Ins)."""
-    from mmdet.registry import DATASETS
-    init_default_scope('mmdet')
-    ds_cfg = copy.deepcopy(Config.fromfile(PROCD).train_dataloader.dataset)
-    ds_cfg.data_root = synthetic_root
-    pipeline = [p for p in ds_cfg.pipeline if p['type'] != 'RandomFlip']
-    for step in pipeline:
-        if step['type'] == 'LoadAnnotations':
-            step['with_mask'] = False
-        if step['type'] == 'Resize':
-            step['scale'] = scale
-    ds_cfg.pipeline = pipeline
-    dataset = DATASETS.build(ds_cfg)
-    return pseudo_collate([dataset[0], dataset[1]])
+    return two_images(synthetic_root, scale, with_mask=False)
 
 
 @pytest.fixture(scope='module')

@@ -31,13 +31,21 @@ def batch(synthetic_root):
     return two_images(synthetic_root)
 
 
-def two_images(synthetic_root):
-    """The first two training images of the synthetic data, unflipped, as one batch."""
+def two_images(synthetic_root, scale=None, with_mask=True):
+    """The first two training images of the synthetic data, unflipped, as one batch;
+    resized to ``scale`` (w, h) instead of the config's, without masks unless
+    ``with_mask``."""
     from mmdet.registry import DATASETS
     init_default_scope('mmdet')
     ds_cfg = copy.deepcopy(Config.fromfile(PROCD).train_dataloader.dataset)
     ds_cfg.data_root = synthetic_root
-    ds_cfg.pipeline = [p for p in ds_cfg.pipeline if p['type'] != 'RandomFlip']
+    pipeline = [p for p in ds_cfg.pipeline if p['type'] != 'RandomFlip']
+    for step in pipeline:
+        if step['type'] == 'LoadAnnotations':
+            step['with_mask'] = with_mask
+        if step['type'] == 'Resize' and scale is not None:
+            step['scale'] = scale
+    ds_cfg.pipeline = pipeline
     dataset = DATASETS.build(ds_cfg)
     return pseudo_collate([dataset[0], dataset[1]])
 

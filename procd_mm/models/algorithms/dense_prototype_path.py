@@ -107,10 +107,6 @@ class DensePrototypePath:
         self.calls: List[tuple] = []
         self.priors: Optional[LevelPriors] = None
 
-    @property
-    def sigmoid(self) -> bool:
-        return bool(getattr(self.head, 'use_sigmoid_cls', True))
-
     @contextmanager
     def plain_pass(self):
         """Record every ``loss_cls`` call and the batch statistics of the head's own loss."""

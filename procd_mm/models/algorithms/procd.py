@@ -1,4 +1,4 @@
-"""The ProC-KD distillation algorithm for two-stage detectors (paper Eq. 6-7)."""
+"""The ProC-KD distillation algorithm for two-stage and dense detectors (paper Eq. 6-7)."""
 import copy
 from contextlib import nullcontext
 from typing import Dict, List, Optional, Union
@@ -13,10 +13,10 @@ from torch import Tensor, nn
 from procd_mm.utils import InputError
 
 from .dense_prototype_path import DensePrototypePath
-from .level_strides import pyramid_levels
 from .model_cfg import pretrained_checkpoint, resolve_model_cfg
 from .padding import valid_positions
 from .prototype_path import PrototypePath
+from .pyramid_levels import pyramid_levels
 from .teacher_checkpoint import load_teacher_checkpoint
 from .teacher_input import TeacherInput
 
@@ -27,7 +27,7 @@ CON_LOSS = dict(type='RoIConsistencyLoss', tau=1.0, detach_target=True)
 
 @MODELS.register_module()
 class ProCKD(BaseAlgorithm):
-    """Prototype-guided cross-task distillation of a two-stage detector.
+    """Prototype-guided cross-task distillation of a two-stage or dense (one-stage) detector.
 
     `arXiv 2212.13180 <https://arxiv.org/abs/2212.13180>`_, paper Eq. 7:
     ``L_total = λ_emb·L_emb + λ_pro·(L_con + L_procls) + λ_stu·L_stu``.
