@@ -1,11 +1,13 @@
 """The one-stage rows beyond the paper (configs/dense/): RTMDet-s and RetinaNet R-50 students
-under the paper's COCO Swin-B teacher on Foggy Cityscapes."""
+under the paper's COCO Swin-B teacher on Foggy Cityscapes, and RTMDet-tiny under mmdet's COCO
+RTMDet-x."""
 import copy
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
 from mmrazor.registry import MODELS
 
@@ -14,6 +16,7 @@ from tests.conftest import REPO
 
 DENSE = osp.join(REPO, 'configs', 'dense')
 STUDENTS = {'rtmdet-s': 'rtmdet-s_foggy.py', 'retinanet_r50': 'retinanet_r50_foggy.py'}
+PAIR = 'rtmdet-tiny_rtmdet-x'
 
 
 def load(name: str) -> Config:
@@ -43,6 +46,39 @@ def test_rtmdet_keeps_its_own_schedule_and_pipeline():
     assert cfg.model.bbox_head.num_classes == 8
 
 
+def unscoped(cfg):
+    """``cfg`` without the ``_scope_`` keys mmengine adds to what a base config inherits."""
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(unscoped(c) for c in cfg)
+    if isinstance(cfg, dict):
+        return {k: unscoped(v) for k, v in cfg.items() if k != '_scope_'}
+    return cfg
+
+
+def test_rtmdet_tiny_is_mmdets_tiny_row_on_foggy_cityscapes():
+    """rtmdet-tiny_foggy.py: mmdet's tiny model and Mosaic settings, the foggy data, 8 classes;
+    its distillers train on the same pipeline."""
+    mmdet_tiny = get_config('mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py')
+    tiny = load('rtmdet-tiny_foggy.py')
+    for part in ('backbone', 'neck'):
+        assert tiny.model[part] == mmdet_tiny.model[part]
+    assert tiny.model.bbox_head.num_classes == 8 and tiny.model.bbox_head.in_channels == 96
+    assert tiny.train_dataloader.dataset.type == 'FoggyCityscapesDataset'
+    assert unscoped(tiny.train_dataloader.dataset.pipeline) == mmdet_tiny.train_pipeline
+    assert unscoped(tiny.custom_hooks[:2]) == mmdet_tiny.custom_hooks  # EMA, pipeline switch
+    for name in (f'procd_{PAIR}_foggy.py', f'cwd_{PAIR}_foggy.py'):
+        assert load(name).train_dataloader == tiny.train_dataloader
+
+
+def test_the_rtmdet_pair_differs_in_width_only():
+    procd, cwd = load(f'procd_{PAIR}_foggy.py'), load(f'cwd_{PAIR}_foggy.py')
+    assert procd.model.teacher.cfg_path == 'mmdet::rtmdet/rtmdet_x_8xb32-300e_coco.py'
+    assert procd.model.architecture.cfg_path == 'configs/dense/rtmdet-tiny_foggy.py'
+    assert procd.model.emb_loss.student_channels == 96
+    assert procd.model.emb_loss.teacher_channels == 320
+    assert cwd.model.lambda_pro == 0.0 and procd.model.get('lambda_pro', 1.0) == 1.0
+
+
 def _random_batch(h=320, w=320):
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
@@ -61,9 +97,13 @@ def _random_batch(h=320, w=320):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('name', ['procd_rtmdet-s_foggy.py', 'procd_retinanet_r50_foggy.py'])
-def test_full_size_distiller_builds_and_trains_one_iteration(name):
-    """The full-size pair (Swin-B teacher, no checkpoint): levels matched by stride, one loss
+@pytest.mark.parametrize('name, teacher_level, widths', [
+    ('procd_rtmdet-s_foggy.py', 3, (256, 128)),
+    ('procd_retinanet_r50_foggy.py', 3, None),
+    (f'procd_{PAIR}_foggy.py', 2, (320, 96)),
+])
+def test_full_size_distiller_builds_and_trains_one_iteration(name, teacher_level, widths):
+    """The full-size pair (teacher without checkpoint): levels matched by stride, one loss
     step with every term finite and gradients to the student and the distillation modules."""
     cfg = load(name)
     model_cfg = copy.deepcopy(cfg.model)
@@ -73,7 +113,12 @@ def test_full_size_distiller_builds_and_trains_one_iteration(name):
     init_default_scope('mmdet')
     model = MODELS.build(model_cfg)
     model.train()
-    assert model.prototype_level == 2 and model.teacher_level == 3
+    assert model.prototype_level == 2 and model.teacher_level == teacher_level
+    if widths is None:
+        assert model.teacher_projection is None
+    else:
+        assert (model.teacher_projection.in_channels,
+                model.teacher_projection.out_channels) == widths
     data = model.data_preprocessor(_random_batch(), True)
     losses = model(**data, mode='loss')
     total, log_vars = model.parse_losses(losses)
