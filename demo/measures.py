@@ -102,7 +102,7 @@ def measure_prototype_usage(cfg: Config, ckpt: str, images: Dict[str, List[str]]
             ih, iw = maps['meta']['img_shape']
             fh, fw = maps['meta']['feat_shape']
             hh, ww = math.ceil(ih * fh / ph), math.ceil(iw * fw / pw)
-            for name in per_path:
+            for name in (n for n in per_path if n in maps):
                 per_path[name].append(maps[name]['assign'][:, :hh, :ww])
         out[domain] = {name: prototype_usage(a) for name, a in per_path.items() if a}
     return out

@@ -136,23 +136,31 @@ def test_export_refuses_a_plain_checkpoint(tmp_path):
     assert not osp.exists(tmp_path / 'out.pth')
 
 
-def test_dense_student_through_the_tools(synthetic_root, teacher_ckpt, tmp_path):
-    """The tiny RetinaNet distiller trains with tools/train.py (the dense prototype path's
-    terms logged), exports to a plain mmdet checkpoint that fits the student config, and
-    tools/test.py evaluates it."""
+@pytest.mark.parametrize('student, levels', [('retinanet', 4), ('rtmdet', 3)])
+def test_dense_student_through_the_tools(student, levels, synthetic_root, teacher_ckpt,
+                                         tmp_path):
+    """The tiny RetinaNet and RTMDet distillers train with tools/train.py (the dense prototype
+    path's terms logged, CWD on every student level), export to a plain mmdet checkpoint that
+    fits the student config, and tools/test.py evaluates it (with the paper's per-class
+    table)."""
     work = tmp_path / 'train'
-    train_procd(f'{REPO}/configs/synthetic/procd-retinanet_tiny.py', work, synthetic_root,
+    train_procd(f'{REPO}/configs/synthetic/procd-{student}_tiny.py', work, synthetic_root,
                 teacher_ckpt)
     last = [r for r in logged_scalars(work) if 'loss' in r][-1]
-    for key in ('loss_cls', 'loss_bbox', 'loss_emb_cwd_p3', 'loss_procls_teacher',
-                'loss_procls_student', 'loss_con'):
+    emb = [f'loss_emb_cwd_p{i}' for i in range(levels)]
+    for key in ('loss_cls', 'loss_bbox', *emb, 'loss_procls_teacher', 'loss_procls_student',
+                'loss_con'):
         assert math.isfinite(last[key]), key
-    student = f'{REPO}/configs/synthetic/student-retinanet_tiny.py'
+    assert f'loss_emb_cwd_p{levels}' not in last
+    student = f'{REPO}/configs/synthetic/student-{student}_tiny.py'
     exported = tmp_path / 'student.pth'
     run_tool('tools/model_converters/export_student.py', str(work / f'iter_{ITERS}.pth'),
              str(exported), '--check-config', student)
     # two iterations leave every focal-loss score near its 0.01 prior: keep all detections
+    table = tmp_path / 'table'
     result = run_tool('tools/test.py', student, str(exported), '--work-dir', str(tmp_path),
-                      '--cfg-options', 'model.test_cfg.score_thr=0.0',
-                      *data_options(synthetic_root))
+                      '--paper-table', str(table), '--cfg-options',
+                      'model.test_cfg.score_thr=0.0', *data_options(synthetic_root))
     assert 'coco/bbox_mAP_50:' in result.stdout + result.stderr
+    row = json.loads((table / 'per_class_ap50.json').read_text())
+    assert tuple(row['classes']) == Config.fromfile(student).classes

@@ -1,9 +1,11 @@
 """Prototype assignment maps of a ProC-KD checkpoint on teacher and student P5.
 
-For an image, the student's level ``model.prototype_level`` and the teacher's
-level of the same stride go through the same ``PrototypeLearning.assign`` (the
-prototypes live in the teacher's feature space, and both levels have the same
-width): ``A = assign(P5) ∈ [B, n, HW]``.
+For an image, the teacher's level ``model.teacher_level`` and the student's level
+of the same stride (``model.prototype_level``) go through the same
+``PrototypeLearning.assign`` (paper Eq. 1; the prototypes live in the teacher's
+feature space): ``A = assign(P5) ∈ [B, n, HW]``. Where the student's level is
+narrower or wider than the teacher's (docs/method.md, "Teacher and student that
+differ"), Eq. 1 is not defined on it and only the teacher's row is drawn.
 The *assignment map* is ``argmax_n A`` (one colour per prototype); the heat
 maps show ``A`` of the few prototypes with the largest total assignment mass.
 """
@@ -53,7 +55,8 @@ def prototype_maps(model, cfg: Config, image: str) -> Dict[str, dict]:
 
     Returns ``{'teacher'|'student': {'assign': [n, h, w] float array,
     'argmax': [h, w] int array}}`` plus ``'meta'`` (``img_shape``,
-    ``pad_shape``, ``ori_shape`` and the feature size).
+    ``pad_shape``, ``ori_shape`` and the feature size); no ``'student'`` where
+    its level's width is not the prototypes'.
     """
     data = _test_pipeline(cfg)(dict(img_path=image, img_id=0))
     batch = model.data_preprocessor(dict(inputs=[data['inputs']],
@@ -65,6 +68,8 @@ def prototype_maps(model, cfg: Config, image: str) -> Dict[str, dict]:
              model.teacher_input(inputs, batch['data_samples'])),
             ('student', model.student, model.prototype_level, inputs)):
         feat = det.extract_feat(det_inputs)[level]
+        if feat.shape[1] != model.prototype_learning.in_channels:
+            continue
         assign = model.prototype_learning.assign(feat)  # [1, n, HW]
         h, w = feat.shape[-2:]
         soft = assign[0].reshape(-1, h, w).cpu().numpy()
@@ -94,7 +99,8 @@ def palette(n: int) -> np.ndarray:
 
 def draw(image: str, maps: Dict[str, dict], out_file: str, top_k: int = 3,
          alpha: float = 0.55) -> str:
-    """Figure: rows teacher / student; image, argmax map overlay, top-k heat maps."""
+    """Figure: rows teacher / student (where ``maps`` has it); image, argmax map overlay,
+    top-k heat maps."""
     import cv2
     import matplotlib
     matplotlib.use('Agg')
@@ -103,8 +109,10 @@ def draw(image: str, maps: Dict[str, dict], out_file: str, top_k: int = 3,
     meta = maps['meta']
     n = maps['teacher']['assign'].shape[0]
     colours = palette(n)
-    fig, axes = plt.subplots(2, 2 + top_k, figsize=(3.2 * (2 + top_k), 4.0), squeeze=False)
-    for row, name in enumerate(('teacher', 'student')):
+    rows = [name for name in ('teacher', 'student') if name in maps]
+    fig, axes = plt.subplots(len(rows), 2 + top_k, figsize=(3.2 * (2 + top_k), 2.0 * len(rows)),
+                             squeeze=False)
+    for row, name in enumerate(rows):
         soft, hard = maps[name]['assign'], maps[name]['argmax']
         hard_img = _to_image(hard, meta, cv2.INTER_NEAREST).astype(int)
         axes[row, 0].imshow(rgb)
@@ -139,6 +147,6 @@ def visualize(config: Union[str, Config], checkpoint: str, images: Sequence[str]
         maps = prototype_maps(model, cfg, image)
         stem = osp.join(out_dir, osp.splitext(osp.basename(image))[0] + '_prototypes')
         np.savez(stem + '.npz', **{f'{k}_{v}': maps[k][v] for k in ('teacher', 'student')
-                                   for v in ('assign', 'argmax')})
+                                   if k in maps for v in ('assign', 'argmax')})
         written.append(draw(image, maps, stem + '.png', top_k))
     return written

@@ -127,3 +127,13 @@ def test_full_size_distiller_builds_and_trains_one_iteration(name, teacher_level
     assert all(torch.isfinite(torch.as_tensor(v)) for v in log_vars.values()), log_vars
     assert all(p.grad is None for p in model.teacher.parameters())
     assert any(p.grad is not None for p in model.prototype_learning.parameters())
+
+
+def test_the_synthetic_rtmdet_is_mmdets_tiny_model():
+    """configs/_base_/models/rtmdet-tiny_synthetic.py writes mmdet's RTMDet-tiny out: the same
+    model but for the ImageNet initialisation and the number of classes."""
+    ours = Config.fromfile(osp.join(REPO, 'configs/_base_/models/rtmdet-tiny_synthetic.py'))
+    mmdet_tiny = get_config('mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py').model.to_dict()
+    mmdet_tiny['backbone'].pop('init_cfg')
+    mmdet_tiny['bbox_head']['num_classes'] = 4
+    assert ours.model.to_dict() == mmdet_tiny

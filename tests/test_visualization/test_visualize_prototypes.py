@@ -11,11 +11,11 @@ from tests.conftest import REPO, run_tool
 CONFIG = osp.join(REPO, 'configs', 'synthetic', 'procd_tiny.py')
 
 
-def _random_procd_ckpt(path):
+def _random_procd_ckpt(path, config=CONFIG):
     from mmrazor.registry import MODELS
 
     import procd_mm  # noqa: F401
-    cfg = Config.fromfile(CONFIG)
+    cfg = Config.fromfile(config)
     cfg.model.teacher_ckpt = None
     cfg.model.teacher_strict = False
     torch.manual_seed(0)
@@ -62,3 +62,30 @@ def test_assignment_map_is_argmax_of_assign(synthetic_root, tmp_path):
                                            atol=1e-6)
         # teacher and student features differ, so do their maps' soft assignments
         assert not np.allclose(saved['teacher_assign'], saved['student_assign'])
+
+
+def test_a_student_of_another_width_has_the_teacher_row_only(synthetic_root, tmp_path):
+    """RTMDet (width 96) under the tiny teacher (width 64): Eq. 1 is not defined on the
+    student's level, so the tool draws the teacher's map alone, as assign() gives it."""
+    config = osp.join(REPO, 'configs', 'synthetic', 'procd-rtmdet_tiny.py')
+    ckpt = str(tmp_path / 'procd.pth')
+    _random_procd_ckpt(ckpt, config)
+    image = sorted(__import__('glob').glob(
+        osp.join(synthetic_root, 'leftImg8bit', 'val', '*', '*.png')))[0]
+    res = run_tool('tools/analysis/visualize_prototypes.py', config, ckpt, image,
+                   '--out-dir', str(tmp_path / 'maps'), timeout=300)
+    png = [ln for ln in res.stdout.splitlines() if ln.endswith('.png')][0]
+    saved = np.load(png[:-4] + '.npz')
+    assert sorted(saved.files) == ['teacher_argmax', 'teacher_assign']
+    model, cfg = load_procd(config, ckpt)
+    assert model.teacher_projection is not None
+    from procd_mm.visualization.prototype_maps import _test_pipeline
+    data = _test_pipeline(cfg)(dict(img_path=image, img_id=0))
+    batch = model.data_preprocessor(dict(inputs=[data['inputs']],
+                                         data_samples=[data['data_samples']]), False)
+    with torch.no_grad():
+        feat = model.teacher.extract_feat(
+            model.teacher_input(batch['inputs'], batch['data_samples']))[model.teacher_level]
+        a = model.prototype_learning.assign(feat)[0]
+    np.testing.assert_allclose(saved['teacher_assign'], a.reshape(a.shape[0], *feat.shape[-2:]),
+                               rtol=1e-5, atol=1e-6)
