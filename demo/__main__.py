@@ -5,7 +5,7 @@ intervals. The work is in :mod:`demo.pipeline`; see ``docs/demo.md``.
 """
 import argparse
 
-from .options import DemoOptions, parse_seeds
+from .options import STUDENTS, DemoOptions, parse_seeds
 from .pipeline import run_demo
 
 #: The seeds of ``--study`` (the demo's first four among them).
@@ -18,6 +18,9 @@ def parse_args(argv=None):
     p.add_argument('--work-dir', default=d.work_dir)
     p.add_argument('--regime', default=d.regime, choices=('paper', 'disjoint'),
                    help="the teacher's label space and domain (docs/demo.md)")
+    p.add_argument('--student', default=d.student, choices=STUDENTS,
+                   help='the student family, under the same teacher (docs/demo.md); '
+                        'rtmdet writes under <work-dir>/rtmdet/')
     p.add_argument('--study', action='store_true',
                    help=f'the study: seeds {STUDY_SEEDS} (unless --seeds), no pictures, '
                         'written to study_summary.json')
@@ -51,7 +54,8 @@ def main(argv=None):
     a = parse_args(argv)
     seeds = a.seeds if a.seeds is not None else (
         STUDY_SEEDS if a.study else ','.join(map(str, DemoOptions.seeds)))
-    opts = DemoOptions(work_dir=a.work_dir, regime=a.regime, seeds=parse_seeds(seeds),
+    opts = DemoOptions(work_dir=a.work_dir, regime=a.regime, student=a.student,
+                       seeds=parse_seeds(seeds),
                        iters=a.iters, teacher_iters=a.teacher_iters, source_train=a.source_train,
                        source_val=a.source_val, target_train=a.target_train, num_val=a.num_val,
                        height=a.height, width=a.width, beta=a.beta, num_pictures=a.num_pictures,

@@ -14,6 +14,7 @@ from .options import (
     DemoOptions,
     regime_of,
     run_dir,
+    student_configs,
 )
 
 
@@ -80,11 +81,11 @@ def student_cfg(method: str, seed: int, opts: DemoOptions, target_root: str,
     """Training config of one student run: the real configs with demo data and budget."""
     if method not in METHODS:
         raise ValueError(f'unknown method {method!r}; choose from {METHODS}')
-    regime = regime_of(opts)
-    cfg = _load(regime.student_config if method == 'student' else regime.procd_config)
+    student_config, procd_config = student_configs(opts)
+    cfg = _load(student_config if method == 'student' else procd_config)
     if method != 'student':
         cfg.model.teacher_ckpt = teacher_ckpt
-        cfg.model.teacher = dict(cfg_path=osp.join(CONFIG_DIR, regime.teacher_config))
+        cfg.model.teacher = dict(cfg_path=osp.join(CONFIG_DIR, regime_of(opts).teacher_config))
         _absolute_cfg_path(cfg.model.get('architecture'))
         if method == 'cwd':
             cfg.model.lambda_pro = 0.0
@@ -105,7 +106,7 @@ def test_cfg(ckpt: str, domain: str, opts: DemoOptions, target_root: str, work_d
     Besides the per-class AP50 tables the metric writes the detections as COCO
     JSON (``<work_dir>/detections_<domain>.bbox.json``).
     """
-    cfg = _load(config or regime_of(opts).student_config)
+    cfg = _load(config or student_configs(opts)[0])
     ds = cfg.test_dataloader.dataset
     ds.data_root = target_root
     ds.ann_file = VAL_ANN

@@ -31,6 +31,7 @@ from .options import (
     DemoOptions,
     regime_of,
     run_dir,
+    student_configs,
     teacher_ckpt_path,
 )
 
@@ -217,7 +218,7 @@ def _student_job(method: str, seed: int, opts: DemoOptions, roots: Dict[str, str
         out['clipping'] = clipped_fraction(scalars, cfg.optim_wrapper.clip_grad.max_norm)
         out['loss_flatness'] = loss_flatness(scalars)
         out['loss_curve'] = plots.plot_loss_curves(
-            scalars, osp.join(opts.work_dir, 'figures', f'loss_{method}_seed{seed}.png'),
+            scalars, osp.join(opts.figure_dir, f'loss_{method}_seed{seed}.png'),
             title=f'{METHOD_NAMES[method]} seed {seed}')
     out['seconds'] = round(time.time() - t0, 1)
     write_json(cache, dict(stamp=stamp, result=out))
@@ -241,7 +242,7 @@ def _probe_job(opts: DemoOptions, target_root: str, seed: int) -> dict:
     from .probe import probe
     regime = regime_of(opts)
     teacher_config = osp.join(CONFIG_DIR, regime.teacher_config)
-    student_config = osp.join(CONFIG_DIR, regime.student_config)
+    student_config = osp.join(CONFIG_DIR, student_configs(opts)[0])
     classes = tuple(Config.fromfile(student_config).train_dataloader.dataset.metainfo.classes)
     start = time.time()
     with output_to(osp.join(opts.work_dir, 'probe', 'demo_job.log')):
@@ -281,7 +282,7 @@ def _pictures_job(opts: DemoOptions, roots: Dict[str, str], seed: int) -> dict:
     from procd_mm.visualization import visualize
 
     from . import plots
-    fig_dir = osp.join(opts.work_dir, 'figures')
+    fig_dir = opts.figure_dir
     images = val_images(roots['target'], opts.beta, opts.num_pictures)
     out = dict(detections=[], prototypes=[])
     start = time.time()
@@ -290,7 +291,7 @@ def _pictures_job(opts: DemoOptions, roots: Dict[str, str], seed: int) -> dict:
                   for m in opts.methods]
         if models:
             out['detections'] = plots.side_by_side_detections(
-                osp.join(CONFIG_DIR, regime_of(opts).student_config), models, images,
+                osp.join(CONFIG_DIR, student_configs(opts)[0]), models, images,
                 osp.join(fig_dir, 'detections'), score_thr=opts.score_thr,
                 ground_truth=plots.coco_ground_truth(roots['target'] + VAL_ANN))
         if 'procd' in opts.methods:

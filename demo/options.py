@@ -8,6 +8,9 @@ CONFIG_DIR = osp.join(REPO, 'configs', 'synthetic')
 METHODS = ('student', 'cwd', 'procd')
 METHOD_NAMES = dict(student='Student', cwd='CWD', procd='ProC-KD')
 DOMAINS = ('clear', 'foggy')
+#: The student families of the demo (demo/regimes.py): the paper's Cascade Mask R-CNN and a
+#: one-stage RTMDet (docs/method.md, "Dense students").
+STUDENTS = ('cascade', 'rtmdet')
 VAL_ANN = 'annotations/instancesonly_filtered_gtFine_val.json'
 
 
@@ -16,6 +19,7 @@ class DemoOptions:
     """Sizes and budgets of one demo run (defaults: ``make demo``; see docs/demo.md)."""
     work_dir: str = 'work_dirs/demo'
     regime: str = 'paper'  # demo/regimes.py: 'paper' or 'disjoint'
+    student: str = 'cascade'  # STUDENTS; the teacher and the data are the same for both
     seeds: Sequence[int] = (0, 1, 2, 3)
     iters: int = 400  # the student's budget (python -m demo.pilot); see docs/demo.md
     teacher_iters: int = 2000  # 5x the student's
@@ -39,6 +43,17 @@ class DemoOptions:
     def data_dir(self) -> str:
         return osp.join(self.work_dir, 'data')
 
+    @property
+    def student_dir(self) -> str:
+        """Where the students' runs and figures go (the Cascade's at the top of the work dir,
+        another family's in a folder of its own)."""
+        return self.work_dir if self.student == 'cascade' else osp.join(self.work_dir,
+                                                                        self.student)
+
+    @property
+    def figure_dir(self) -> str:
+        return osp.join(self.student_dir, 'figures')
+
 
 def regime_of(opts: DemoOptions):
     """The :class:`~demo.regimes.Regime` the options name."""
@@ -48,8 +63,15 @@ def regime_of(opts: DemoOptions):
     return REGIMES[opts.regime]
 
 
+def student_configs(opts: DemoOptions):
+    """(student-only config, distiller config) of the options' regime and student family."""
+    if opts.student not in STUDENTS:
+        raise ValueError(f'unknown student {opts.student!r}; choose from {STUDENTS}')
+    return regime_of(opts).students[opts.student]
+
+
 def run_dir(opts: DemoOptions, method: str, seed: int) -> str:
-    return osp.join(opts.work_dir, f'{method}_seed{seed}')
+    return osp.join(opts.student_dir, f'{method}_seed{seed}')
 
 
 def teacher_ckpt_path(opts: DemoOptions) -> str:

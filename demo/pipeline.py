@@ -19,7 +19,8 @@ configs, with the data roots, the budget and the seed overridden):
    run with the same settings. The linear probe (demo/probe.py) and the pictures close.
 3. ``summary.json`` (per seed, mean, standard deviation, paired differences with t
    intervals, prototype usage, diagnostics), ``report.json`` and pictures under the work
-   dir; ``--study`` writes ``study_summary.json``.
+   dir (``--student rtmdet``: under its ``rtmdet/`` folder, beside the same data and
+   teacher); ``--study`` writes ``study_summary.json``.
 
 ``workers=1`` runs the same jobs one after another in this process.
 """
@@ -106,13 +107,14 @@ def run_demo(opts: DemoOptions, name: str = 'summary', draw_pictures: bool = Tru
                 score_thr=opts.score_thr)
             if method == 'procd' and usage[domain]['teacher']:
                 extras[method][domain]['prototypes'] = {
-                    path: usage_summary(per_seed) for path, per_seed in usage[domain].items()}
+                    path: usage_summary(per_seed) for path, per_seed in usage[domain].items()
+                    if per_seed}  # no student row where its width is not the prototypes'
     summary = summarize(results, extras)
     summary['diagnostics'] = diagnostics(runs, teacher_info, next(
         (v for k, v in done.items() if k.startswith('probe')), None))
-    write_json(osp.join(opts.work_dir, f'{name}.json'), summary)
+    write_json(osp.join(opts.student_dir, f'{name}.json'), summary)
 
-    fig_dir = osp.join(opts.work_dir, 'figures')
+    fig_dir = opts.figure_dir
     pictures = dict(loss_curves=[r['loss_curve'] for r in runs.values() if 'loss_curve' in r],
                     detections=[], prototypes=[], prototype_usage=[])
     for job_result in (v for k, v in done.items() if k.startswith('pictures')):
@@ -136,7 +138,7 @@ def run_demo(opts: DemoOptions, name: str = 'summary', draw_pictures: bool = Tru
                   digests={k: v['digest'] for k, v in runs.items()},
                   teacher_ckpt=teacher or done.get('teacher', {}).get('ckpt'),
                   pictures=pictures)
-    write_json(osp.join(opts.work_dir, 'report.json' if name == 'summary'
+    write_json(osp.join(opts.student_dir, 'report.json' if name == 'summary'
                         else f'{name}_report.json'), report)
     print('\nPer-class AP50 (%), target label space, every student and domain:\n')
     for key in sorted(runs, key=lambda k: (runs[k]['seed'], METHODS.index(runs[k]['method']))):
@@ -151,6 +153,6 @@ def run_demo(opts: DemoOptions, name: str = 'summary', draw_pictures: bool = Tru
     if 'procd' in summary and 'prototypes' in summary['procd'][DOMAINS[0]]:
         print('Prototype usage (ProC-KD, arg-max over the val images):\n')
         print(usage_table(summary))
-    log(f'summary written to {osp.join(opts.work_dir, name + ".json")}; '
+    log(f'summary written to {osp.join(opts.student_dir, name + ".json")}; '
          f'pictures under {fig_dir}; {wall:.0f} s in all ({workers} workers)')
     return summary

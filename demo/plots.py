@@ -174,7 +174,7 @@ def plot_prototype_usage(procd_summary: dict, out_file: str) -> str:
     plt = _pyplot()
     panels = [(domain, path) for domain in ('clear', 'foggy')
               for path in ('teacher', 'student')
-              if procd_summary.get(domain, {}).get('prototypes')]
+              if path in procd_summary.get(domain, {}).get('prototypes', {})]
     if not panels:
         raise ValueError('no prototype usage in the summary')
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)

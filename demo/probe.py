@@ -2,10 +2,11 @@
 classes that the student could use?
 
 For a model (the trained teacher, a randomly initialised teacher of the same architecture,
-the student trained alone), the FPN output of level 3 (P5, stride 32: the level ProC-KD's
-prototype path replaces, paper Sec. III) is RoI-aligned on the ground-truth boxes of the
-target train split; a multinomial logistic regression on those frozen features learns the
-student's classes and is scored on the target val split's boxes.
+the student trained alone), the neck output of stride 32 (P5: the level ProC-KD's prototype
+path replaces, paper Sec. III; index 3 of a Cascade R-CNN's FPN, 2 of RTMDet's) is
+RoI-aligned on the ground-truth boxes of the target train split; a multinomial logistic
+regression on those frozen features learns the student's classes and is scored on the
+target val split's boxes.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -14,9 +15,9 @@ import numpy as np
 from .files import read_json
 
 #: RoI-align output per box (``s x s`` bins of P5; 1: the box's average feature, which
-#: keeps less of the colour layout a random network passes through) and the level read.
+#: keeps less of the colour layout a random network passes through) and the stride read.
 PROBE_BINS = 1
-PROBE_LEVEL = 3
+PROBE_STRIDE = 32
 
 
 def load_detector(config: str, checkpoint: Optional[str], seed: int = 0):
@@ -55,16 +56,18 @@ def roi_features(model, img_dir: str, images) -> Tuple[np.ndarray, np.ndarray]:
     import mmcv
     import torch
     from mmcv.ops import roi_align
+
+    from procd_mm.models.algorithms.pyramid_levels import pyramid_levels
     feats, labels = [], []
-    stride = 2 ** (PROBE_LEVEL + 2)  # P2 has stride 4
+    level = [stride for stride, _ in pyramid_levels(model)].index(PROBE_STRIDE)
     with torch.no_grad():
         for file_name, boxes, cls in images:
             img = mmcv.imread(f'{img_dir}/{file_name}')  # BGR, as LoadImageFromFile
             batch = model.data_preprocessor(
                 dict(inputs=[torch.from_numpy(img).permute(2, 0, 1).contiguous()]), False)
-            p5 = model.extract_feat(batch['inputs'])[PROBE_LEVEL]
+            p5 = model.extract_feat(batch['inputs'])[level]
             rois = torch.cat([torch.zeros(len(boxes), 1), torch.tensor(boxes).float()], dim=1)
-            f = roi_align(p5, rois, (PROBE_BINS, PROBE_BINS), 1.0 / stride, 2, 'avg', True)
+            f = roi_align(p5, rois, (PROBE_BINS, PROBE_BINS), 1.0 / PROBE_STRIDE, 2, 'avg', True)
             feats.append(f.flatten(1).numpy())
             labels += cls
     return np.concatenate(feats), np.asarray(labels)

@@ -8,9 +8,12 @@ space relate to the student's. See docs/demo.md for the principle behind each ch
   height); what identifies a kind (outline, colour) is shared, as in COCO and Cityscapes.
 * ``disjoint`` (the harder experiment): the teacher knows car/truck/bus/train and the
   student learns person/rider/motorcycle/bicycle, both in the same street domain.
+
+Each regime has two student families under the same teacher: the paper's Cascade Mask
+R-CNN and a tiny RTMDet (``--student rtmdet``).
 """
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from procd_mm.datasets.preparation.scene_domain import CITYSCAPES_LIKE, COCO_LIKE, SceneDomain
 
@@ -22,18 +25,20 @@ COCO_CATEGORIES = ((1, 'person'), (2, 'bicycle'), (3, 'car'), (4, 'motorcycle'),
 @dataclass(frozen=True)
 class Regime:
     """One experiment: the source domain of the teacher, the label space its annotations
-    are written in (``None``: the Cityscapes JSON as converted) and the three configs."""
+    are written in (``None``: the Cityscapes JSON as converted), the teacher's config and,
+    per student family, the student-only and the distiller config."""
     name: str
     source_domain: SceneDomain
     source_categories: Optional[Tuple[Tuple[int, str], ...]]
     teacher_config: str
-    student_config: str
-    procd_config: str
+    students: Dict[str, Tuple[str, str]]
 
 
 REGIMES = dict(
-    paper=Regime('paper', COCO_LIKE, COCO_CATEGORIES, 'teacher-paper_tiny.py',
-                 'student-paper_tiny.py', 'procd-paper_tiny.py'),
-    disjoint=Regime('disjoint', CITYSCAPES_LIKE, None, 'teacher_tiny.py', 'student_tiny.py',
-                    'procd_tiny.py'),
+    paper=Regime('paper', COCO_LIKE, COCO_CATEGORIES, 'teacher-paper_tiny.py', dict(
+        cascade=('student-paper_tiny.py', 'procd-paper_tiny.py'),
+        rtmdet=('student-paper-rtmdet_tiny.py', 'procd-paper-rtmdet_tiny.py'))),
+    disjoint=Regime('disjoint', CITYSCAPES_LIKE, None, 'teacher_tiny.py', dict(
+        cascade=('student_tiny.py', 'procd_tiny.py'),
+        rtmdet=('student-rtmdet_tiny.py', 'procd-rtmdet_tiny.py'))),
 )

@@ -200,7 +200,7 @@ def usage_table(summary: dict) -> str:
         usage = summary.get('procd', {}).get(domain, {}).get('prototypes')
         if not usage:
             continue
-        for path in ('teacher', 'student'):
+        for path in (p for p in ('teacher', 'student') if p in usage):
             u = usage[path]
             used = ', '.join(f'{s["used"]}/{s["n"]}' for s in u['seeds'].values())
             ent = ', '.join(f'{s["entropy_bits"]:.2f}' for s in u['seeds'].values())

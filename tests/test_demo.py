@@ -166,6 +166,34 @@ def test_data_teacher_and_students_are_cached(demo, capsys, tmp_path):
     assert not run.get('cached') and run['train_seconds'] > 0
 
 
+def test_an_rtmdet_student_under_the_same_teacher(demo, capsys):
+    """``--student rtmdet``: the same data and cached teacher, the RTMDet runs, summary and
+    pictures in their own folder; its prototype usage has the teacher's row alone (the
+    student's level is 96 wide, the prototypes 64) and its probe reads the student's
+    stride-32 level."""
+    work, opts, _ = demo
+    rtmdet = dataclasses.replace(opts, student='rtmdet')
+    summary = run_demo(rtmdet)
+    out = capsys.readouterr().out
+    assert 'reusing the teacher' in out and 'training the teacher' not in out
+    assert rtmdet.student_dir == osp.join(work, 'rtmdet')
+    with open(osp.join(work, 'rtmdet', 'summary.json')) as f:
+        assert json.load(f) == summary
+    for method in METHODS:
+        run = json.load(open(osp.join(work, 'rtmdet', f'{method}_seed0', 'demo_result.json')))
+        assert run['result']['method'] == method
+        assert all(0.0 <= summary[method][d]['seeds']['0'] <= 100.0 for d in DOMAINS)
+    for domain in DOMAINS:
+        assert set(summary['procd'][domain]['prototypes']) == {'teacher'}
+    assert summary['diagnostics']['probe']['student']['val_boxes'] > 0
+    report = json.load(open(osp.join(work, 'rtmdet', 'report.json')))
+    assert all(p.startswith(osp.join(work, 'rtmdet', 'figures'))
+               for p in report['pictures']['detections'] + report['pictures']['prototypes'])
+    # the Cascade demo's own summary is untouched
+    assert json.load(open(osp.join(work, 'summary.json')))['diagnostics'] != \
+        summary['diagnostics']
+
+
 def test_plan_jobs():
     opts = DemoOptions(seeds=(3, 5))
     jobs = plan_jobs(opts, teacher_cached=False)

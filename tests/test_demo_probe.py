@@ -1,11 +1,12 @@
 """The linear probe of frozen P5 features (demo/probe.py) measures something: a detector
 trained on the student's own classes probes better than a random one of its architecture."""
+import numpy as np
 import pytest
 from mmengine.config import Config
 
 from demo.data import relabel_categories
 from demo.files import read_json, write_json
-from demo.probe import ground_truth_boxes, logistic_probe, probe
+from demo.probe import ground_truth_boxes, load_detector, logistic_probe, probe, roi_features
 from procd_mm.datasets.preparation.cityscapes_to_coco import CITYSCAPES_CLASSES
 from tests.conftest import REPO
 
@@ -74,3 +75,26 @@ def test_ground_truth_boxes_in_another_label_space(target, tmp_path):
     got = sorted((f, tuple(b), ('person', 'car', 'truck')[c]) for f, bs, cs in after
                  for b, c in zip(bs, cs))
     assert got == expect and got
+
+
+@pytest.mark.parametrize('config, level, width', [('student-paper_tiny.py', 3, 64),
+                                                  ('student-paper-rtmdet_tiny.py', 2, 96)])
+def test_the_probe_reads_the_stride_32_level(config, level, width, target):
+    """P5 is index 3 of the Cascade's FPN and index 2 of RTMDet's: the probe reads by stride."""
+    import torch
+    from mmcv.ops import roi_align
+    model = load_detector(f'{REPO}/configs/synthetic/{config}', None)
+    images = ground_truth_boxes(f'{target}annotations/instancesonly_filtered_gtFine_train.json',
+                                CITYSCAPES_CLASSES)[:2]
+    x, y = roi_features(model, f'{target}leftImg8bit/train', images)
+    assert x.shape == (len(y), width)
+    import mmcv
+    img = mmcv.imread(f'{target}leftImg8bit/train/{images[0][0]}')
+    batch = model.data_preprocessor(
+        dict(inputs=[torch.from_numpy(img).permute(2, 0, 1).contiguous()]), False)
+    with torch.no_grad():
+        feat = model.extract_feat(batch['inputs'])[level]
+        boxes = torch.tensor(images[0][1]).float()
+        rois = torch.cat([torch.zeros(len(boxes), 1), boxes], dim=1)
+        ref = roi_align(feat, rois, (1, 1), 1 / 32, 2, 'avg', True).flatten(1).numpy()
+    assert np.allclose(x[:len(boxes)], ref)
