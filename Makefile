@@ -48,6 +48,8 @@ test-cuda:
 
 bench: setup
 	$(PY) tools/analysis/benchmark_distill.py
+	$(PY) tools/analysis/benchmark_distill.py --student rtmdet \
+	  --out work_dirs/benchmark/benchmark_distill_rtmdet.json
 
 clean-venv:
 	rm -rf $(VENV)

@@ -23,11 +23,10 @@ def test_benchmark_tiny(tmp_path):
         assert entry['time_s'] > 0 and entry['peak_mem_bytes'] is not None
     assert report['step']['floor']['time_vs_floor'] == 1.0
     ratio = report['procd_vs_cwd']
-    assert set(ratio) == {'time', 'memory', 'target', 'time_ok', 'memory_ok',
-                          'level3_share_per_stage'}
+    assert set(ratio) == {'time', 'memory', 'target', 'time_ok', 'memory_ok', 'path_rows'}
     assert ratio['time'] > 0 and isinstance(ratio['time_ok'], bool)
-    assert len(ratio['level3_share_per_stage']) == 3
-    assert all(0 < share < 1 for share in ratio['level3_share_per_stage'])
+    shares = ratio['path_rows']['level_share_per_stage']
+    assert len(shares) == 3 and all(0 < share < 1 for share in shares)
     pl = report['prototype_learning']
     assert pl['shape'] == dict(B=2, D=64, H=8, W=16, n=8)
     for form in ('matmul', 'naive'):
@@ -40,6 +39,23 @@ def test_benchmark_tiny(tmp_path):
     assert {'full_vs_extract_time', 'full_vs_extract_mem'} <= set(t)
     assert report['setup']['memory'] and report['setup']['feature_shapes']
     assert (tmp_path / 'bench.md').read_text().startswith('device')
+
+
+def test_benchmark_tiny_rtmdet(tmp_path):
+    """``--student rtmdet``: the same report for the one-stage student, the path's level
+    priors counted (and positive ones among them, so that the measured path scores some)."""
+    out = tmp_path / 'bench.json'
+    res = run_tool('tools/analysis/benchmark_distill.py', '--student', 'rtmdet', '--height',
+                   '128', '--width', '256', '--rounds', '1', '--pl-shape', '2', '64', '8', '16',
+                   '8', '--out', str(out), timeout=900)
+    assert 'rtmdet student' in res.stdout
+    report = json.loads(out.read_text())
+    assert report['setup']['student'] == 'rtmdet'
+    assert report['step']['floor']['time_vs_floor'] == 1.0
+    assert all(entry['time_s'] > 0 for entry in report['step'].values())
+    rows = report['procd_vs_cwd']['path_rows']
+    assert rows['level_priors'] == 2 * (128 // 32) * (256 // 32)  # batch 2, stride 32
+    assert 0 < rows['level_positives'] <= rows['level_priors']
 
 
 @pytest.mark.slow  # ~2-4 min: spawns a worker pool and trains 6 students

@@ -1,6 +1,11 @@
 """Cost of distillation: student-only, CWD, ProC-KD, PrototypeLearning, teacher (``make bench``).
 
-    python tools/analysis/benchmark_distill.py [--size tiny|full] [--height H --width W]
+    python tools/analysis/benchmark_distill.py [--student cascade|rtmdet] [--size tiny|full]
+        [--height H --width W]
+
+``--student rtmdet`` measures a one-stage student (docs/method.md, "Dense students"): the
+tiny synthetic RTMDet under the tiny teacher (connectors and the projection between widths
+96 and 64), or at full size RTMDet-s under the Swin-B teacher (configs/dense/).
 
 Three measurements, each repeated with the variants interleaved (round-robin,
 rotating the order every round) and summarised by the median:
@@ -11,7 +16,8 @@ rotating the order every round) and summarised by the median:
     of CWD (``ProCKD`` with ``lambda_pro=0``) and of ProC-KD, all on the same
     batch and the same student/teacher architectures; ratios to the floor and
     ProC-KD / CWD (target: ≤ 1.15 for time and for peak memory), with the share of
-    sampled RoIs that read FPN level 3 (``finest_scale`` scaled with the image).
+    sampled RoIs that read FPN level 3 (``finest_scale`` scaled with the image), or for a
+    dense student the positive priors on its stride-32 level.
 (b) ``PrototypeLearning.aggregate`` (matmul form ``A·Fᵀ − (A·1)⊙P``) against
     the naive residual form that materialises ``[B, n, D, HW]``, forward and
     backward, at the P5 size of a 1024×2048 image (B=2, D=256, 32×64, n=72).
@@ -69,25 +75,47 @@ def scale_finest_scale(model: dict, height: int) -> None:
                 cfg['finest_scale'] = scale
 
 
-def model_cfgs(size: str, height: int) -> Dict[str, dict]:
+def _dense_full_size_models() -> Dict[str, dict]:
+    """RTMDet-s (8 classes) under the Swin-B teacher, from configs/dense/."""
+    from mmengine.config import Config
+    dense = osp.join(REPO, 'configs', 'dense')
+    student = Config.fromfile(osp.join(dense, 'rtmdet-s_foggy.py')).model
+    student.backbone.init_cfg = None
+    procd = Config.fromfile(osp.join(dense, 'procd_rtmdet-s_foggy.py')).model.to_dict()
+    return dict(student=student.to_dict(), teacher=_full_size_models()['teacher'], procd=procd)
+
+
+def model_cfgs(size: str, height: int, student_family: str = 'cascade') -> Dict[str, dict]:
     """``student``, ``teacher`` and ``procd`` (algorithm) model configs for ``size``."""
     from mmengine.config import Config
-    procd = Config.fromfile(osp.join(CONFIG_DIR, 'procd_tiny.py')).model.to_dict()
-    if size == 'tiny':
-        student = Config.fromfile(osp.join(CONFIG_DIR, 'student_tiny.py')).model.to_dict()
-        teacher = Config.fromfile(osp.join(CONFIG_DIR, 'teacher_tiny.py')).model.to_dict()
-    elif size == 'full':
-        full = _full_size_models()
-        student, teacher = full['student'], full['teacher']
-        procd['prototype_learning'] = dict(type='PrototypeLearning', num_prototypes=72)
-    else:
+
+    def tiny(name):
+        return Config.fromfile(osp.join(CONFIG_DIR, name)).model.to_dict()
+    if size not in ('tiny', 'full'):
         raise ValueError(f'unknown model size {size!r} (tiny or full)')
-    scale_finest_scale(student, height)
+    if student_family == 'rtmdet':
+        if size == 'tiny':
+            student, teacher = tiny('student-rtmdet_tiny.py'), tiny('teacher_tiny.py')
+            procd = tiny('procd-rtmdet_tiny.py')
+        else:
+            full = _dense_full_size_models()
+            student, teacher, procd = full['student'], full['teacher'], full['procd']
+    else:
+        procd = tiny('procd_tiny.py')
+        if size == 'tiny':
+            student, teacher = tiny('student_tiny.py'), tiny('teacher_tiny.py')
+        else:
+            full = _full_size_models()
+            student, teacher = full['student'], full['teacher']
+            procd['prototype_learning'] = dict(type='PrototypeLearning', num_prototypes=72)
+        scale_finest_scale(student, height)
     procd.update(architecture=student, teacher=teacher, teacher_ckpt=None, teacher_strict=False)
+    procd.pop('_scope_', None)
     return dict(student=student, teacher=teacher, procd=procd)
 
 
-def build_variants(size: str, height: int, device: str) -> Dict[str, dict]:
+def build_variants(size: str, height: int, device: str,
+                   student_family: str = 'cascade') -> Dict[str, dict]:
     """Every variant's trainable module and optimizer; same seed for every build."""
     from mmdet.registry import MODELS as DET_MODELS
     from mmengine.config import ConfigDict
@@ -96,7 +124,7 @@ def build_variants(size: str, height: int, device: str) -> Dict[str, dict]:
 
     import procd_mm  # noqa: F401
     init_default_scope('mmdet')
-    cfgs = model_cfgs(size, height)
+    cfgs = model_cfgs(size, height, student_family)
     out = {}
 
     def det(cfg):
@@ -125,12 +153,14 @@ def build_variants(size: str, height: int, device: str) -> Dict[str, dict]:
     return out
 
 
-def make_batch(model, batch: int, height: int, width: int, num_classes: int, device: str):
-    """A fixed batch of random images with boxes and masks, preprocessed by ``model``."""
+def make_batch(model, batch: int, height: int, width: int, num_classes: int, device: str,
+               with_mask: bool = True):
+    """A fixed batch of random images with boxes (and masks), preprocessed by ``model``."""
     from mmdet.testing import demo_mm_inputs
     torch.manual_seed(0)
     packed = demo_mm_inputs(batch_size=batch, image_shapes=[(3, height, width)] * batch,
-                            num_items=[6] * batch, num_classes=num_classes, with_mask=True)
+                            num_items=[6] * batch, num_classes=num_classes,
+                            with_mask=with_mask)
     data = model.data_preprocessor(packed, True)
     data['inputs'] = data['inputs'].to(device)
     data['data_samples'] = [s.to(device) for s in data['data_samples']]
@@ -249,22 +279,35 @@ def run_measurements(args, what: str) -> dict:
     device = args.device
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    variants = build_variants(args.size, args.height, device)
+    variants = build_variants(args.size, args.height, device, args.student)
+    # boxes only for RTMDet (with masks its assigner takes mask centres, as RTMDet-Ins)
     data = make_batch(variants['student']['model'], args.batch, args.height, args.width,
-                      args.num_classes, device)
+                      args.num_classes, device, with_mask=args.student == 'cascade')
     steps = {name: step_fn(name, variants[name], data) for name in STEP_VARIANTS}
     b, d, h, w, n = args.pl_shape
     pl, diff = pl_fns(device, b, d, h, w, n)
     teacher = teacher_fns(variants, data)
     out = dict(step=measure(steps, args.rounds, device, what),
-               level3_share=[rows.on_level.numel() / rows.rois.shape[0]
-                             for rows in variants['procd']['model'].path.stages],
+               path_rows=path_rows(variants['procd']['model'].path),
                prototype_learning=measure(pl, args.rounds, device, what),
                teacher=measure(teacher, args.rounds, device, what), pl_max_abs_diff=diff)
     feat_shapes = [tuple(f.shape) for f in
                    variants['teacher']['model'].extract_feat(data['inputs'])]
     out['feature_shapes'] = feat_shapes
     return out
+
+
+def path_rows(path) -> dict:
+    """The rows the prototype path recomputed in the last step: the share of each cascade
+    stage's sampled RoIs on the level, or a dense head's priors on the level and how many of
+    them are positive."""
+    if hasattr(path, 'stages'):
+        return dict(level_share_per_stage=[rows.on_level.numel() / rows.rois.shape[0]
+                                           for rows in path.stages])
+    labels = path.priors.target[0] if isinstance(path.priors.target, tuple) \
+        else path.priors.target
+    positive = (labels >= 0) & (labels < path.head.num_classes)
+    return dict(level_priors=int(labels.numel()), level_positives=int(positive.sum()))
 
 
 def _child_memory(args) -> dict:
@@ -305,7 +348,7 @@ def build_report(args, times: dict, memory: dict) -> dict:
                for k in ('full_forward', 'extract_feat')}
     b, d, h, w, n = args.pl_shape
     return dict(
-        setup=dict(device=args.device, size=args.size, batch=args.batch,
+        setup=dict(device=args.device, student=args.student, size=args.size, batch=args.batch,
                    image=[args.height, args.width], rounds=args.rounds,
                    threads=torch.get_num_threads(), torch=torch.__version__,
                    timing='median of interleaved rounds, wall clock (cuda synchronized)',
@@ -317,7 +360,7 @@ def build_report(args, times: dict, memory: dict) -> dict:
                    feature_shapes=times['feature_shapes']),
         step=step,
         procd_vs_cwd=dict(time=t_ratio, memory=m_ratio, target=TARGET_RATIO,
-                          level3_share_per_stage=times['level3_share'],
+                          path_rows=times['path_rows'],
                           time_ok=t_ratio is not None and t_ratio <= TARGET_RATIO,
                           memory_ok=m_ratio is not None and m_ratio <= TARGET_RATIO),
         prototype_learning=dict(shape=dict(B=b, D=d, H=h, W=w, n=n), **pl,
@@ -343,9 +386,18 @@ def _fmt(v, unit=''):
     return f'{v:.2f}'
 
 
+def _describe_rows(rows: dict) -> str:
+    if 'level_share_per_stage' in rows:
+        return ('sampled RoIs on the path\'s level per stage: '
+                + ', '.join(f'{100 * v:.1f}%' for v in rows['level_share_per_stage']))
+    return (f"{rows['level_positives']} positive of the {rows['level_priors']} priors on the "
+            "path's level")
+
+
 def format_report(r: dict) -> str:
     s = r['setup']
-    lines = [f"device {s['device']}, models {s['size']}, batch {s['batch']}, image "
+    lines = [f"device {s['device']}, {s['student']} student, models {s['size']}, batch "
+             f"{s['batch']}, image "
              f"{s['image'][0]}x{s['image'][1]}, {s['rounds']} rounds, {s['threads']} threads",
              '', '| step | time (ms) | x floor | peak mem (MiB) | x floor |',
              '|---|---|---|---|---|']
@@ -355,9 +407,8 @@ def format_report(r: dict) -> str:
     c = r['procd_vs_cwd']
     lines += ['', f"ProC-KD / CWD: time {_fmt(c['time'])}x ({'ok' if c['time_ok'] else 'FAILS'}"
               f" <= {c['target']}), memory {_fmt(c['memory'])}x "
-              f"({'ok' if c['memory_ok'] else 'FAILS'} <= {c['target']}); sampled RoIs on "
-              f"FPN level 3 per stage: "
-              f"{', '.join(f'{100 * v:.1f}%' for v in c['level3_share_per_stage'])}", '']
+              f"({'ok' if c['memory_ok'] else 'FAILS'} <= {c['target']}); "
+              f"{_describe_rows(c['path_rows'])}", '']
     p = r['prototype_learning']
     lines += [f"PrototypeLearning fwd+bwd at B={p['shape']['B']} D={p['shape']['D']} "
               f"{p['shape']['H']}x{p['shape']['W']} n={p['shape']['n']}: matmul "
@@ -378,8 +429,10 @@ def format_report(r: dict) -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Cost of student-only vs CWD vs ProC-KD')
+    p.add_argument('--student', choices=['cascade', 'rtmdet'], default='cascade',
+                   help='the Cascade Mask R-CNN student of the paper, or a one-stage RTMDet')
     p.add_argument('--size', choices=['tiny', 'full'], default='tiny',
-                   help='tiny synthetic models, or Swin-T student / Swin-B teacher')
+                   help='tiny synthetic models, or Swin-T (RTMDet-s) student / Swin-B teacher')
     p.add_argument('--height', type=int, default=256)
     p.add_argument('--width', type=int, default=512)
     p.add_argument('--batch', type=int, default=2)
