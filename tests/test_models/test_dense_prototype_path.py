@@ -310,3 +310,34 @@ def test_fbod_and_an_mmrazor_loss_work_across_the_retinanet_cascade_pair(batches
     losses = losses_of(model, batches['retinanet'])
     assert torch.isfinite(losses['loss_emb_pkd_p5']) and losses['loss_emb_pkd_p5'] > 0
     assert reaches(losses['loss_emb_pkd_p5'], list(model.emb_loss.parameters()))
+
+
+def test_rtmdet_of_another_width_reads_the_teacher_through_connectors(batch):
+    """configs/synthetic/procd-rtmdet_tiny.py: RTMDet-tiny (P3-P5, 96) under the Cascade
+    teacher (P2-P6, 64). Level i reads the teacher's level i + 1 through its 1x1 connector
+    (96 -> 64); the prototype path's level is the stride-32 one, O_pro projected 64 -> 96."""
+    from mmrazor.models.losses import ChannelWiseDivergence
+    cfg = Config.fromfile(f'{REPO}/configs/synthetic/procd-rtmdet_tiny.py').model
+    cfg.update(teacher_ckpt=None, teacher_strict=False)
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.train()
+    assert model.student_levels == [(8, 96), (16, 96), (32, 96)]
+    assert model.level_map == [1, 2, 3]
+    assert (model.prototype_level, model.teacher_level) == (2, 3)
+    projection = model.teacher_projection
+    assert (projection.in_channels, projection.out_channels) == (64, 96)
+    assert model.prototype_learning.in_channels == 64
+    losses = losses_of(model, batch)
+    data = model.data_preprocessor(copy.deepcopy(batch), True)
+    with torch.no_grad():
+        teacher = model.teacher.extract_feat(model.teacher_input(data['inputs'],
+                                                                 data['data_samples']))
+    student = model.student_feats.get_record_data()
+    for level in range(3):
+        connector = model.emb_loss.connectors[str(level)]
+        assert (connector.in_channels, connector.out_channels) == (96, 64)
+        expected = ChannelWiseDivergence(tau=1.0, loss_weight=0.2)(connector(student[level]),
+                                                                    teacher[level + 1])
+        torch.testing.assert_close(losses[f'loss_emb_cwd_p{level}'], expected)
