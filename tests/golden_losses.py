@@ -1,6 +1,6 @@
 """The losses of two training iterations of the tiny distillers, to full precision: a record
-that restructuring the tools' launch path and the distiller (docs/architecture notes in the
-README, "Layout") leaves the numbers bitwise as they were.
+that restructuring the tools' launch path and the distiller leaves the numbers bitwise as
+they were.
 
     python -m tests.golden_losses   # rewrite tests/records/golden_losses.json
 
@@ -30,7 +30,7 @@ def iteration_losses(config: str, data_root: str, work_dir: str) -> List[Dict[st
     """Per iteration, every logged value of ``train_step`` as ``float.hex``."""
     from mmengine.hooks import Hook
 
-    from procd_mm.utils.launch import build_runner, load_config
+    from procd_mm.apis import build_runner, load_config
 
     class Record(Hook):
         def __init__(self):

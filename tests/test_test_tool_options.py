@@ -64,7 +64,7 @@ def test_paper_table_replaces_the_coco_metrics_of_an_evaluator_list():
 def test_uri_data_roots_pass_the_preflight_check(tmp_path):
     """As in mmdet, an s3:// or http(s):// data root is read through backend_args; only local
     paths are checked before the run."""
-    from procd_mm.utils.launch import check_data
+    from procd_mm.apis import check_data
     cfg = Config.fromfile(STUDENT)
     for root in ('s3://bucket/cityscapes/', 'https://example.org/cityscapes/'):
         for loader in ('train_dataloader', 'val_dataloader'):
@@ -78,7 +78,7 @@ def test_uri_data_roots_pass_the_preflight_check(tmp_path):
 
 def test_relative_model_paths_resolve_against_the_config_directory(tmp_path, monkeypatch):
     """cfg_path / teacher_ckpt next to the config file win over the working directory."""
-    from procd_mm.utils.launch import load_config
+    from procd_mm.apis import load_config
     (tmp_path / 'cfgs').mkdir()
     (tmp_path / 'cfgs' / 'student.py').write_text(f"_base_ = '{STUDENT}'\n")
     (tmp_path / 'cfgs' / 'teacher.pth').write_bytes(b'')

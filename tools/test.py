@@ -7,7 +7,6 @@ such, with the export command to run first (docs/reliability.md).
 """
 import argparse
 import copy
-import sys
 import warnings
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
@@ -15,18 +14,18 @@ from mmdet.evaluation import DumpDetResults
 from mmengine.config import ConfigDict
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
-from procd_mm.utils.checkpoint_io import check_fits, is_remote, read_checkpoint
-from procd_mm.utils.launch import (
-    InputError,
+from procd_mm.apis import (
     build_runner,
     check_data,
     check_out_file,
     default_work_dir,
-    finish_distributed,
+    leaf_dataset_cfgs,
     load_config,
-    set_local_rank,
     setup_distributed,
 )
+from procd_mm.apis.tool import add_common_arguments, run_tool
+from procd_mm.utils import InputError
+from procd_mm.utils.checkpoint_io import check_fits, is_remote, read_checkpoint
 
 
 def parse_args():
@@ -41,12 +40,7 @@ def parse_args():
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (flip)')
     parser.add_argument('--paper-table', metavar='DIR',
                         help='also write the per-class AP50 table (JSON + Markdown) to DIR')
-    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
-                        help='override config settings, key=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser.parse_args()
+    return add_common_arguments(parser).parse_args()
 
 
 def build_cfg(args):
@@ -96,9 +90,7 @@ def enable_tta(cfg) -> None:
             nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
     if 'tta_pipeline' not in cfg:
         warnings.warn('Cannot find ``tta_pipeline`` in config, we will set it as default.')
-        data_cfg = cfg.test_dataloader.dataset
-        while 'dataset' in data_cfg:
-            data_cfg = data_cfg['dataset']
+        data_cfg = next(leaf_dataset_cfgs(cfg.test_dataloader.dataset))
         cfg.tta_pipeline = copy.deepcopy(data_cfg.pipeline)
         cfg.tta_pipeline[-1] = dict(type='TestTimeAug', transforms=[
             [dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
@@ -108,26 +100,20 @@ def enable_tta(cfg) -> None:
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
 
 
-def main():
-    args = parse_args()
-    set_local_rank(args.local_rank)
-    try:
-        cfg, checkpoint = build_cfg(args)
-        setup_distributed(cfg, args.launcher)
+def test(args):
+    cfg, checkpoint = build_cfg(args)
+    setup_distributed(cfg, args.launcher)
 
-        def check_model(model):
-            if checkpoint is not None:  # with --tta the checkpoint is the wrapped model's
-                check_fits(model.module if args.tta else model, args.checkpoint, args.config,
-                           'checkpoint', checkpoint)
+    def check_model(model):
+        if checkpoint is not None:  # with --tta the checkpoint is the wrapped model's
+            check_fits(model.module if args.tta else model, args.checkpoint, args.config,
+                       'checkpoint', checkpoint)
 
-        runner = build_runner(cfg, args.config, ('test',), check_model)
-        if args.out is not None:
-            runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-        runner.test()
-        finish_distributed()
-    except (InputError, FileNotFoundError) as exc:
-        sys.exit(f'error: {exc}')
+    runner = build_runner(cfg, args.config, ('test',), check_model)
+    if args.out is not None:
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+    runner.test()
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(test, parse_args())

@@ -8,23 +8,22 @@ import os.path as osp
 import sys
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
+from procd_mm.apis import (
+    build_runner,
+    check_checkpoint,
+    check_data,
+    default_work_dir,
+    load_config,
+    setup_distributed,
+)
+from procd_mm.apis.tool import add_common_arguments, run_tool
+from procd_mm.utils import InputError
 from procd_mm.utils.amp import enable_amp
 from procd_mm.utils.checkpoint_io import (
     check_fits,
     check_optimizer_fits,
     find_resume_checkpoint,
     training_checkpoint,
-)
-from procd_mm.utils.launch import (
-    InputError,
-    build_runner,
-    check_checkpoint,
-    check_data,
-    default_work_dir,
-    finish_distributed,
-    load_config,
-    set_local_rank,
-    setup_distributed,
 )
 
 
@@ -39,12 +38,7 @@ def parse_args():
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT, or without a value from the latest '
                         'readable checkpoint in the work dir')
-    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
-                        help='override config settings, key=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser.parse_args()
+    return add_common_arguments(parser).parse_args()
 
 
 def warn(message: str) -> None:
@@ -73,30 +67,23 @@ def build_cfg(args):
     return cfg
 
 
-def main():
-    args = parse_args()
-    set_local_rank(args.local_rank)
-    cfg = None
+def train(args):
+    cfg = build_cfg(args)
+    setup_distributed(cfg, args.launcher)
+    check_model = None
+    if cfg.resume and cfg.load_from:
+        def check_model(model, path=cfg.load_from):
+            checkpoint = check_fits(model, path, args.config, '--resume checkpoint')
+            check_optimizer_fits(model, cfg.get('optim_wrapper'), checkpoint, path,
+                                 args.config)
+    runner = build_runner(cfg, args.config, ('train', 'val'), check_model)
     try:
-        cfg = build_cfg(args)
-        setup_distributed(cfg, args.launcher)
-        check_model = None
-        if cfg.resume and cfg.load_from:
-            def check_model(model, path=cfg.load_from):
-                checkpoint = check_fits(model, path, args.config, '--resume checkpoint')
-                check_optimizer_fits(model, cfg.get('optim_wrapper'), checkpoint, path,
-                                     args.config)
-        runner = build_runner(cfg, args.config, ('train', 'val'), check_model)
         runner.train()
-        finish_distributed()
-    except (InputError, FileNotFoundError) as exc:
-        sys.exit(f'error: {exc}')
     except KeyboardInterrupt:
-        where = f' in {cfg.work_dir}' if cfg is not None else ''
-        print(f'interrupted (SIGINT): the checkpoints{where} are whole; continue with --resume',
-              file=sys.stderr)
+        print(f'interrupted (SIGINT): the checkpoints in {cfg.work_dir} are whole; continue '
+              'with --resume', file=sys.stderr)
         sys.exit(130)
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(train, parse_args())

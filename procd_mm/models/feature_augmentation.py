@@ -8,6 +8,8 @@ from mmengine.model import BaseModule
 from mmrazor.registry import MODELS
 from torch import Tensor
 
+from procd_mm.utils.checks import check_positive_int
+
 
 @MODELS.register_module()
 class FeatureAugmentation(BaseModule):
@@ -45,9 +47,7 @@ class FeatureAugmentation(BaseModule):
         prototype_channels = in_channels if prototype_channels is None else prototype_channels
         for name, value in (('in_channels', in_channels),
                             ('prototype_channels', prototype_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f'FeatureAugmentation: {name} must be a positive int, '
-                                 f'got {value!r}')
+            check_positive_int('FeatureAugmentation', name, value)
         self.in_channels = in_channels
         self.prototype_channels = prototype_channels
         self.enc = nn.Linear(in_channels, in_channels)

@@ -8,6 +8,8 @@ from mmengine.model import BaseModule
 from mmrazor.registry import MODELS
 from torch import Tensor
 
+from procd_mm.utils.checks import check_positive_int
+
 
 def check_feature_map(x: Tensor, in_channels: int, owner: str) -> None:
     """Raise a ``ValueError`` unless ``x`` is a ``[B, in_channels, H, W]`` tensor."""
@@ -74,8 +76,7 @@ class PrototypeLearning(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         for name, value in (('in_channels', in_channels), ('num_prototypes', num_prototypes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f'PrototypeLearning: {name} must be a positive int, got {value!r}')
+            check_positive_int('PrototypeLearning', name, value)
         if not isinstance(normalize, bool):
             raise ValueError(f'PrototypeLearning: normalize must be a bool, got {normalize!r}')
         self.in_channels = in_channels

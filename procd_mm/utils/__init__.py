@@ -1,5 +1,5 @@
-"""Shared helpers: the error type of bad input, checkpoint I/O, and the checks the tools run
-before mmengine takes over (:mod:`.launch`, :mod:`.amp`)."""
+"""What every layer may import: the error type of bad input, checkpoint I/O and ``--amp``
+(:mod:`.amp`). It imports nothing else of the package."""
 from .errors import InputError
 
 __all__ = ['InputError']

@@ -11,8 +11,9 @@ import argparse
 import sys
 
 import procd_mm  # noqa: F401  (torch.load of mmengine checkpoints)
+from procd_mm.apis import check_out_file
 from procd_mm.models.algorithms.export import export_student
-from procd_mm.utils.launch import InputError, check_out_file
+from procd_mm.utils import InputError
 
 
 def main():

@@ -16,9 +16,10 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import procd_mm  # noqa: F401  (repairs the stack, registers components)
+from procd_mm.apis import check_checkpoint
 from procd_mm.models.algorithms.teacher_checkpoint import load_teacher_checkpoint
 from procd_mm.models.converters import convert_swin_official
-from procd_mm.utils.launch import InputError, check_checkpoint
+from procd_mm.utils import InputError
 
 DEFAULT_CONFIG = 'configs/_base_/models/cascade-mask-rcnn_swin-b-p4-w7_fpn_coco.py'
 

@@ -10,30 +10,8 @@
 # 'neck.fpn_convs.0.conv', ...), the losses, optional connectors (a generator or a channel
 # adapter trained with the student, e.g. MGDConnector, ConvModuleConnector) and the mapping of
 # each loss's forward arguments to records, as in mmrazor's ConfigurableDistiller.
-# Each loss is logged as loss_emb_<its name without "loss_">.
-_base_ = './procd.py'
+# Each loss is logged as loss_emb_<its name without "loss_">. The PKD terms themselves are in
+# pkd_emb_loss.py.
+_base_ = ['./procd.py', './pkd_emb_loss.py']
 
-model = dict(
-    emb_loss=dict(
-        _delete_=True,
-        type='ConfigurableEmbeddingLoss',
-        student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        distill_losses=dict(
-            loss_pkd_fpn0=dict(type='PKDLoss', loss_weight=6.0),
-            loss_pkd_fpn1=dict(type='PKDLoss', loss_weight=6.0),
-            loss_pkd_fpn2=dict(type='PKDLoss', loss_weight=6.0),
-            loss_pkd_fpn3=dict(type='PKDLoss', loss_weight=6.0)),
-        loss_forward_mappings=dict(
-            loss_pkd_fpn0=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=0),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=0)),
-            loss_pkd_fpn1=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=1),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=1)),
-            loss_pkd_fpn2=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=2),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=2)),
-            loss_pkd_fpn3=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=3),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=3)))))
+model = dict(emb_loss=dict(_delete_=True, **_base_.pkd_emb_loss))

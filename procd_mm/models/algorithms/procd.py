@@ -11,6 +11,7 @@ from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
 from procd_mm.utils import InputError
+from procd_mm.utils.checks import check_non_negative_number
 
 from .dense_prototype_path import DensePrototypePath
 from .model_cfg import pretrained_checkpoint, resolve_model_cfg
@@ -92,8 +93,7 @@ class ProCKD(BaseAlgorithm):
                  init_cfg: Optional[Dict] = None) -> None:
         for name, value in (('lambda_emb', lambda_emb), ('lambda_pro', lambda_pro),
                             ('lambda_stu', lambda_stu)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise InputError(f'ProCKD: {name} must be a number >= 0, got {value!r}')
+            check_non_negative_number('ProCKD', name, value)
         super().__init__(resolve_model_cfg(architecture), data_preprocessor, init_cfg)
         teacher = resolve_model_cfg(teacher)
         teacher_ckpt = teacher_ckpt or pretrained_checkpoint(teacher)

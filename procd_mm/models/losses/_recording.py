@@ -14,6 +14,8 @@ from mmengine.registry import DefaultScope
 from mmrazor.models.task_modules import RecorderManager
 from torch import Tensor
 
+from procd_mm.utils import InputError
+
 
 def build_recorder_manager(recorders: Dict[str, Dict]) -> RecorderManager:
     """An mmrazor ``RecorderManager`` built in mmrazor's scope (whatever the caller's)."""
@@ -106,7 +108,7 @@ class RecordingMixin:
                 try:
                     recorder.initialize(model)
                 except AssertionError as err:
-                    raise ValueError(f'{self.owner}.attach: {role}_recorders[{name!r}] '
+                    raise InputError(f'{self.owner}.attach: {role}_recorders[{name!r}] '
                                      f'(source {recorder.source!r}): {err}') from None
         self._attached = True
 

@@ -5,17 +5,18 @@ import torch.nn as nn
 from torch import Tensor
 
 from procd_mm.utils import InputError
+from procd_mm.utils.checks import check_non_negative_number
 
 
 def as_index_tuple(value: Sequence[int], name: str, owner: str) -> Tuple[int, ...]:
     """Return ``value`` as a non-empty tuple of distinct non-negative ints."""
     if isinstance(value, int) or not isinstance(value, Sequence) or len(value) == 0:
-        raise ValueError(f'{owner}: {name} must be a non-empty sequence of ints, got {value!r}')
+        raise InputError(f'{owner}: {name} must be a non-empty sequence of ints, got {value!r}')
     for v in value:
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ValueError(f'{owner}: {name} must hold non-negative ints, got {value!r}')
+            raise InputError(f'{owner}: {name} must hold non-negative ints, got {value!r}')
     if len(set(value)) != len(value):
-        raise ValueError(f'{owner}: {name} must not repeat an index, got {value!r}')
+        raise InputError(f'{owner}: {name} must not repeat an index, got {value!r}')
     return tuple(value)
 
 
@@ -25,16 +26,14 @@ def per_level(value: Union[float, int, Sequence], levels: Tuple[int, ...], name:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return (value, ) * len(levels)
     if not isinstance(value, Sequence) or len(value) != len(levels):
-        raise ValueError(f'{owner}: {name} must be a number or have one entry per level '
+        raise InputError(f'{owner}: {name} must be a number or have one entry per level '
                          f'(levels={levels}), got {value!r}')
     return tuple(value)
 
 
 def check_weight(value: float, name: str, owner: str) -> float:
     """Return ``value`` as float, refusing negative or non-numeric weights."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f'{owner}: {name} must be a non-negative number, got {value!r}')
-    return float(value)
+    return float(check_non_negative_number(owner, name, value))
 
 
 def neck_spec(detector: nn.Module, role: str, owner: str) -> Tuple[Optional[int], Optional[int]]:

@@ -12,6 +12,8 @@ from mmrazor.models.task_modules import RecorderManager
 from mmrazor.registry import MODELS
 from torch import Tensor
 
+from procd_mm.utils import InputError
+
 from ._recording import RecordingMixin, autocast_disabled, buffers_to_float32
 
 OWNER = 'ConfigurableEmbeddingLoss'
@@ -95,17 +97,17 @@ class ConfigurableEmbeddingLoss(RecordingMixin, BaseModule):
                             ('distill_losses', distill_losses),
                             ('loss_forward_mappings', loss_forward_mappings)):
             if not isinstance(value, dict) or not value:
-                raise ValueError(f'{OWNER}: {name} must be a non-empty dict, got {value!r}')
+                raise InputError(f'{OWNER}: {name} must be a non-empty dict, got {value!r}')
         if connectors is not None and not isinstance(connectors, dict):
-            raise ValueError(f'{OWNER}: connectors must be a dict or None, got {connectors!r}')
+            raise InputError(f'{OWNER}: connectors must be a dict or None, got {connectors!r}')
         if set(loss_forward_mappings) != set(distill_losses):
-            raise ValueError(f'{OWNER}: loss_forward_mappings keys {sorted(loss_forward_mappings)} '
+            raise InputError(f'{OWNER}: loss_forward_mappings keys {sorted(loss_forward_mappings)} '
                              f'must be the distill_losses keys {sorted(distill_losses)}')
         self._check_record_specs(loss_forward_mappings, student_recorders, teacher_recorders,
                                  connectors or {})
         self.loss_names = {name: emb_loss_name(name) for name in distill_losses}
         if len(set(self.loss_names.values())) != len(self.loss_names):
-            raise ValueError(f'{OWNER}: distill_losses keys {sorted(distill_losses)} give '
+            raise InputError(f'{OWNER}: distill_losses keys {sorted(distill_losses)} give '
                              f'repeated logged names {sorted(self.loss_names.values())}')
         self.float32 = bool(float32)
 
@@ -121,34 +123,34 @@ class ConfigurableEmbeddingLoss(RecordingMixin, BaseModule):
                     distill_losses=copy.deepcopy(distill_losses),
                     loss_forward_mappings=copy.deepcopy(loss_forward_mappings))
             except AssertionError as err:
-                raise ValueError(f'{OWNER}: {err}') from None
+                raise InputError(f'{OWNER}: {err}') from None
 
     @staticmethod
     def _check_record_specs(mappings: Dict, student_recorders: Dict, teacher_recorders: Dict,
                             connectors: Dict) -> None:
         for loss_name, mapping in mappings.items():
             if not isinstance(mapping, dict) or not mapping:
-                raise ValueError(f'{OWNER}: loss_forward_mappings[{loss_name!r}] must be a '
+                raise InputError(f'{OWNER}: loss_forward_mappings[{loss_name!r}] must be a '
                                  f'non-empty dict of forward argument -> record, got {mapping!r}')
             for arg, spec in mapping.items():
                 where = f'loss_forward_mappings[{loss_name!r}][{arg!r}]'
                 if not isinstance(spec, dict) or not {'recorder', 'from_student'} <= set(spec):
-                    raise ValueError(f'{OWNER}: {where} must be a dict with recorder and '
+                    raise InputError(f'{OWNER}: {where} must be a dict with recorder and '
                                      f'from_student, got {spec!r}')
                 unknown = set(spec) - RECORD_KEYS
                 if unknown:
-                    raise ValueError(f'{OWNER}: {where} has unknown keys {sorted(unknown)}; '
+                    raise InputError(f'{OWNER}: {where} has unknown keys {sorted(unknown)}; '
                                      f'allowed: {sorted(RECORD_KEYS)}')
                 if not isinstance(spec['from_student'], bool):
-                    raise ValueError(f'{OWNER}: {where}: from_student must be True or False, '
+                    raise InputError(f'{OWNER}: {where}: from_student must be True or False, '
                                      f'got {spec["from_student"]!r}')
                 role = 'student' if spec['from_student'] else 'teacher'
                 recorders = student_recorders if spec['from_student'] else teacher_recorders
                 if spec['recorder'] not in recorders:
-                    raise ValueError(f'{OWNER}: {where}: {spec["recorder"]!r} is not one of the '
+                    raise InputError(f'{OWNER}: {where}: {spec["recorder"]!r} is not one of the '
                                      f'{role}_recorders {sorted(recorders)}')
                 if spec.get('connector') is not None and spec['connector'] not in connectors:
-                    raise ValueError(f'{OWNER}: {where}: connector {spec["connector"]!r} is not '
+                    raise InputError(f'{OWNER}: {where}: connector {spec["connector"]!r} is not '
                                      f'one of the connectors {sorted(connectors)}')
 
     def recorder_managers(self) -> Tuple[RecorderManager, RecorderManager]:

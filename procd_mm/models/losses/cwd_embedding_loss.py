@@ -9,6 +9,7 @@ from mmrazor.registry import MODELS
 from torch import Tensor
 
 from procd_mm.utils import InputError
+from procd_mm.utils.checks import check_positive_int, check_positive_number
 
 from ._utils import (
     as_index_tuple,
@@ -61,17 +62,15 @@ class CWDEmbeddingLoss(BaseModule):
                  teacher_channels: Optional[int] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or tau <= 0:
-            raise ValueError(f'{OWNER}: tau must be a positive number, got {tau!r}')
+        check_positive_number(OWNER, 'tau', tau)
         self.tau = float(tau)
         self.levels = as_index_tuple(levels, 'levels', OWNER)
         weights = per_level(loss_weights, self.levels, 'loss_weights', OWNER)
         self.loss_weights = tuple(check_weight(w, 'loss_weights', OWNER) for w in weights)
         for name, value in (('student_channels', student_channels),
                             ('teacher_channels', teacher_channels)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value <= 0):
-                raise ValueError(f'{OWNER}: {name} must be a positive int, got {value!r}')
+            if value is not None:
+                check_positive_int(OWNER, name, value)
         self.student_channels = student_channels
         self.teacher_channels = teacher_channels
         self.use_connector = bool(use_connector)
@@ -82,7 +81,7 @@ class CWDEmbeddingLoss(BaseModule):
         })
         if self.use_connector:
             if student_channels is None or teacher_channels is None:
-                raise ValueError(f'{OWNER}: use_connector=True needs student_channels and '
+                raise InputError(f'{OWNER}: use_connector=True needs student_channels and '
                                  f'teacher_channels, got {student_channels!r} and '
                                  f'{teacher_channels!r}')
             self.connectors = nn.ModuleDict({

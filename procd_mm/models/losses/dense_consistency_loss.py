@@ -6,7 +6,7 @@ from mmengine.model import BaseModule
 from mmrazor.registry import MODELS
 from torch import Tensor
 
-from procd_mm.utils import InputError
+from procd_mm.utils.checks import check_positive_number
 
 
 @MODELS.register_module()
@@ -31,8 +31,7 @@ class DenseConsistencyLoss(BaseModule):
     def __init__(self, tau: float = 1.0, detach_target: bool = True, sigmoid: bool = True,
                  loss_weight: float = 1.0):
         super().__init__()
-        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0:
-            raise InputError(f'DenseConsistencyLoss: tau must be a number > 0, got {tau!r}')
+        check_positive_number('DenseConsistencyLoss', 'tau', tau)
         self.tau = tau
         self.detach_target = detach_target
         self.sigmoid = sigmoid

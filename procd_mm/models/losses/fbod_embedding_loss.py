@@ -9,6 +9,9 @@ from mmrazor.models.losses import FBKDLoss
 from mmrazor.registry import MODELS
 from torch import Tensor
 
+from procd_mm.utils import InputError
+from procd_mm.utils.checks import check_choice, check_positive_int, check_positive_number
+
 from ._utils import (
     as_index_tuple,
     check_levels_exist,
@@ -76,14 +79,11 @@ class FBODEmbeddingLoss(BaseModule):
                  nonlocal_weight: float = 7e-5,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels <= 0:
-            raise ValueError(f'{OWNER}: in_channels must be a positive int, got {in_channels!r}')
-        modes = ('dot_product', 'embedded_gaussian', 'gaussian', 'concatenation')
-        if mode not in modes:
-            raise ValueError(f'{OWNER}: mode must be one of {modes}, got {mode!r}')
+        check_positive_int(OWNER, 'in_channels', in_channels)
+        check_choice(OWNER, 'mode', mode,
+                     ('dot_product', 'embedded_gaussian', 'gaussian', 'concatenation'))
         for name, value in (('spatial_T', spatial_T), ('channel_T', channel_T)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f'{OWNER}: {name} must be a positive number, got {value!r}')
+            check_positive_number(OWNER, name, value)
         self.in_channels = in_channels
         self.levels = as_index_tuple(levels, 'levels', OWNER)
         self.reductions = per_level(reductions, self.levels, 'reductions', OWNER)
@@ -92,10 +92,10 @@ class FBODEmbeddingLoss(BaseModule):
                              ('maxpool_strides', self.maxpool_strides)):
             for v in values:
                 if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                    raise ValueError(f'{OWNER}: {name} must hold positive ints, got {values!r}')
+                    raise InputError(f'{OWNER}: {name} must hold positive ints, got {values!r}')
         for r in self.reductions:
             if in_channels // r == 0:
-                raise ValueError(f'{OWNER}: reduction {r} leaves no channels of '
+                raise InputError(f'{OWNER}: reduction {r} leaves no channels of '
                                  f'in_channels={in_channels}')
         self.sub_sample = bool(sub_sample)
         weights = per_level(loss_weights, self.levels, 'loss_weights', OWNER)
@@ -124,7 +124,7 @@ class FBODEmbeddingLoss(BaseModule):
             channels, num_outs = neck_spec(detector, role, OWNER)
             check_levels_exist(num_outs, self.levels, role, OWNER)
             if channels is not None and channels != self.in_channels:
-                raise ValueError(f'{OWNER}.attach: the {role} neck has out_channels={channels} '
+                raise InputError(f'{OWNER}.attach: the {role} neck has out_channels={channels} '
                                  f'but in_channels={self.in_channels}')
 
     def forward(self, student_feats: Sequence[Tensor],

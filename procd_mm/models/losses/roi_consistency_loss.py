@@ -6,6 +6,8 @@ from mmengine.model import BaseModule
 from mmrazor.registry import MODELS
 from torch import Tensor
 
+from procd_mm.utils.checks import check_positive_number
+
 
 @MODELS.register_module()
 class RoIConsistencyLoss(BaseModule):
@@ -30,8 +32,7 @@ class RoIConsistencyLoss(BaseModule):
 
     def __init__(self, tau: float = 1.0, detach_target: bool = True, loss_weight: float = 1.0):
         super().__init__()
-        if tau <= 0:
-            raise ValueError(f'RoIConsistencyLoss: tau must be > 0, got {tau}')
+        check_positive_number('RoIConsistencyLoss', 'tau', tau)
         self.tau = tau
         self.detach_target = detach_target
         self.loss_weight = loss_weight

@@ -9,6 +9,9 @@ from mmrazor.models.task_modules import RecorderManager
 from mmrazor.registry import MODELS
 from torch import Tensor
 
+from procd_mm.utils import InputError
+from procd_mm.utils.checks import check_positive_int
+
 from ._recording import RecordingMixin, build_recorder_manager
 from ._utils import as_index_tuple, check_weight
 
@@ -80,12 +83,12 @@ class SwinFBKDEmbeddingLoss(RecordingMixin, BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if isinstance(stage, bool) or not isinstance(stage, int) or stage < 0:
-            raise ValueError(f'{OWNER}: stage must be a non-negative int, got {stage!r}')
+            raise InputError(f'{OWNER}: stage must be a non-negative int, got {stage!r}')
         self.stage = stage
         self.student_blocks = as_index_tuple(student_blocks, 'student_blocks', OWNER)
         self.teacher_blocks = as_index_tuple(teacher_blocks, 'teacher_blocks', OWNER)
         if len(self.student_blocks) != len(self.teacher_blocks):
-            raise ValueError(f'{OWNER}: student_blocks {self.student_blocks} and teacher_blocks '
+            raise InputError(f'{OWNER}: student_blocks {self.student_blocks} and teacher_blocks '
                              f'{self.teacher_blocks} must pair up (lengths '
                              f'{len(self.student_blocks)} vs {len(self.teacher_blocks)})')
         self.attn_weight = check_weight(attn_weight, 'attn_weight', OWNER)
@@ -93,11 +96,10 @@ class SwinFBKDEmbeddingLoss(RecordingMixin, BaseModule):
         self.kinds = ('attn', 'hidden') if self.attn_weight > 0 else ('hidden', )
         for name, value in (('student_channels', student_channels),
                             ('teacher_channels', teacher_channels)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value <= 0):
-                raise ValueError(f'{OWNER}: {name} must be a positive int, got {value!r}')
+            if value is not None:
+                check_positive_int(OWNER, name, value)
         if (student_channels is None) != (teacher_channels is None):
-            raise ValueError(f'{OWNER}: give both student_channels and teacher_channels or '
+            raise InputError(f'{OWNER}: give both student_channels and teacher_channels or '
                              f'neither, got {student_channels!r} and {teacher_channels!r}')
         self.W_h: Optional[nn.Linear] = None
         if student_channels is not None:
@@ -129,7 +131,7 @@ class SwinFBKDEmbeddingLoss(RecordingMixin, BaseModule):
                             f'.backbone (backbone.stages[s].blocks[b]), got '
                             f'{type(backbone).__name__}')
         if self.stage >= len(stages):
-            raise ValueError(f'{OWNER}.attach: {role} stage {self.stage} does not exist: the '
+            raise InputError(f'{OWNER}.attach: {role} stage {self.stage} does not exist: the '
                              f'{role} backbone has {len(stages)} stages')
         blocks = getattr(stages[self.stage], 'blocks', None)
         if not isinstance(blocks, nn.ModuleList):
@@ -137,7 +139,7 @@ class SwinFBKDEmbeddingLoss(RecordingMixin, BaseModule):
         out = []
         for b in indices:
             if b >= len(blocks):
-                raise ValueError(f'{OWNER}.attach: {role} block {b} of stage {self.stage} does '
+                raise InputError(f'{OWNER}.attach: {role} block {b} of stage {self.stage} does '
                                  f'not exist: that stage has {len(blocks)} blocks')
             block = blocks[b]
             w_msa = getattr(getattr(block, 'attn', None), 'w_msa', None)
@@ -155,12 +157,12 @@ class SwinFBKDEmbeddingLoss(RecordingMixin, BaseModule):
                                         self.teacher_blocks):
             s_win, t_win = sb.attn.window_size, tb.attn.window_size
             if s_win != t_win:
-                raise ValueError(f'{OWNER}.attach: window sizes differ: student block {s_idx} '
+                raise InputError(f'{OWNER}.attach: window sizes differ: student block {s_idx} '
                                  f'has window_size={s_win}, teacher block {t_idx} has '
                                  f'window_size={t_win}')
             s_shift, t_shift = sb.attn.shift_size, tb.attn.shift_size
             if s_shift != t_shift:
-                raise ValueError(f'{OWNER}.attach: student block {s_idx} (shift_size={s_shift}) '
+                raise InputError(f'{OWNER}.attach: student block {s_idx} (shift_size={s_shift}) '
                                  f'and teacher block {t_idx} (shift_size={t_shift}) use '
                                  f'different window shifts; pair blocks of equal parity')
         s_width = s_blocks[0].attn.w_msa.embed_dims
@@ -169,7 +171,7 @@ class SwinFBKDEmbeddingLoss(RecordingMixin, BaseModule):
             device = next(s_blocks[0].parameters()).device
             self.W_h = nn.Linear(s_width, t_width).to(device)
         elif (self.W_h.in_features, self.W_h.out_features) != (s_width, t_width):
-            raise ValueError(f'{OWNER}.attach: W_h maps {self.W_h.in_features} -> '
+            raise InputError(f'{OWNER}.attach: W_h maps {self.W_h.in_features} -> '
                              f'{self.W_h.out_features} but stage {self.stage} widths are student '
                              f'{s_width}, teacher {t_width}')
 
