@@ -1,7 +1,7 @@
 """Prototype assignment maps of a ProC-KD checkpoint on teacher and student P5.
 
-For an image, the teacher's level ``model.teacher_level`` and the student's level
-of the same stride (``model.prototype_level``) go through the same
+For an image, the teacher's level ``teacher_level`` and the student's level of the same
+stride (``level``) of the model's :class:`PrototypeBranch` go through the same
 ``PrototypeLearning.assign`` (paper Eq. 1; the prototypes live in the teacher's
 feature space): ``A = assign(P5) ∈ [B, n, HW]``. Where the student's level is
 narrower or wider than the teacher's (docs/method.md, "Teacher and student that
@@ -33,7 +33,7 @@ def load_procd(config: Union[str, Config], checkpoint: str, device: str = 'cpu')
     model_cfg.teacher_ckpt = None
     model_cfg.teacher_strict = False
     model = MODELS.build(model_cfg)
-    if not hasattr(model, 'prototype_learning'):
+    if model.prototype_branch is None:
         raise ValueError('the model has no prototype_learning module (lambda_pro = 0?)')
     load_checkpoint(model, checkpoint, map_location=device, strict=True, logger='silent')
     model.to(device).eval()
@@ -64,13 +64,13 @@ def prototype_maps(model, cfg: Config, image: str) -> Dict[str, dict]:
     inputs = batch['inputs']
     out = {}
     for name, det, level, det_inputs in (
-            ('teacher', model.teacher, model.teacher_level,
+            ('teacher', model.teacher, model.prototype_branch.teacher_level,
              model.teacher_input(inputs, batch['data_samples'])),
-            ('student', model.student, model.prototype_level, inputs)):
+            ('student', model.student, model.prototype_branch.level, inputs)):
         feat = det.extract_feat(det_inputs)[level]
-        if feat.shape[1] != model.prototype_learning.in_channels:
+        if feat.shape[1] != model.prototype_branch.prototype_learning.in_channels:
             continue
-        assign = model.prototype_learning.assign(feat)  # [1, n, HW]
+        assign = model.prototype_branch.prototype_learning.assign(feat)  # [1, n, HW]
         h, w = feat.shape[-2:]
         soft = assign[0].reshape(-1, h, w).cpu().numpy()
         out[name] = dict(assign=soft, argmax=soft.argmax(axis=0))

@@ -113,12 +113,13 @@ def test_full_size_distiller_builds_and_trains_one_iteration(name, teacher_level
     init_default_scope('mmdet')
     model = MODELS.build(model_cfg)
     model.train()
-    assert model.prototype_level == 2 and model.teacher_level == teacher_level
+    branch = model.prototype_branch
+    assert branch.level == 2 and branch.teacher_level == teacher_level
     if widths is None:
-        assert model.teacher_projection is None
+        assert model.prototype_branch.teacher_projection is None
     else:
-        assert (model.teacher_projection.in_channels,
-                model.teacher_projection.out_channels) == widths
+        assert (model.prototype_branch.teacher_projection.in_channels,
+                model.prototype_branch.teacher_projection.out_channels) == widths
     data = model.data_preprocessor(_random_batch(), True)
     losses = model(**data, mode='loss')
     total, log_vars = model.parse_losses(losses)
@@ -126,7 +127,7 @@ def test_full_size_distiller_builds_and_trains_one_iteration(name, teacher_level
     assert {'loss_procls_teacher', 'loss_con', 'loss_emb_cwd_p0'} <= set(log_vars)
     assert all(torch.isfinite(torch.as_tensor(v)) for v in log_vars.values()), log_vars
     assert all(p.grad is None for p in model.teacher.parameters())
-    assert any(p.grad is not None for p in model.prototype_learning.parameters())
+    assert any(p.grad is not None for p in model.prototype_branch.prototype_learning.parameters())
 
 
 def test_the_synthetic_rtmdet_is_mmdets_tiny_model():

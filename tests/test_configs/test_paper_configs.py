@@ -259,7 +259,7 @@ def test_full_size_model_builds(name):
     assert sum(p.numel() for p in student.parameters()) > 10_000_000
     if is_distill(cfg):
         assert all(not p.requires_grad for p in model.teacher.parameters())
-        assert hasattr(model, 'prototype_learning') == (cfg.model.lambda_pro > 0)
+        assert (model.prototype_branch is not None) == (cfg.model.lambda_pro > 0)
 
 
 def _shrink_backbone(det: dict) -> None:
@@ -350,7 +350,8 @@ def test_distill_config_trains_one_iteration(name):
     # in the graph of the loss (with so few RoIs the level-3 terms may be zero)
     trained = [model.emb_loss]
     if cfg.model.lambda_pro > 0:
-        trained += [model.prototype_learning, model.feature_augmentation]
+        branch = model.prototype_branch
+        trained += [branch.prototype_learning, branch.feature_augmentation]
     trained = [part for part in trained if part is not None]
     for part in trained:
         params = list(part.parameters())

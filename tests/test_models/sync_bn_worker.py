@@ -83,7 +83,7 @@ def check_distiller(rank: int, root: str) -> None:
     rows = []
 
     def check(losses):
-        rows[:] = [r.on_level.numel() for r in model.path.stages]
+        rows[:] = [r.on_level.numel() for r in model.prototype_branch.path.stages]
         assert all(n > 0 for n in rows) if rank == 0 else all(n == 0 for n in rows), rows
         if rank == 1:
             assert all(float(losses[k]) == 0. for k in ('loss_procls_teacher', 'loss_con'))
@@ -103,7 +103,7 @@ def check_dense_distiller(rank: int, root: str) -> None:
     positives = []
 
     def check(losses):
-        labels = model.path.priors.target[0]
+        labels = model.prototype_branch.path.priors.target[0]
         positives[:] = [int((labels < model.student.bbox_head.num_classes).sum())]
         assert positives[0] > 0 if rank == 0 else positives[0] == 0, positives
         if rank == 1:

@@ -100,7 +100,7 @@ def stepped(request, batches):
 
 def test_stride_32_level_is_matched_to_the_teachers(stepped):
     kind, model, losses, _ = stepped
-    assert (model.prototype_level, model.teacher_level) == (2, 3)
+    assert (model.prototype_branch.level, model.prototype_branch.teacher_level) == (2, 3)
     for key in ('loss_procls_teacher', 'loss_procls_student', 'loss_con'):
         assert key in losses and torch.isfinite(losses[key]), key
 
@@ -113,7 +113,7 @@ def test_level_branch_equals_the_levels_slice_of_a_full_head_forward(kind, batch
     data = model.data_preprocessor(copy.deepcopy(batch), False)
     with torch.no_grad():
         feats = list(model.student.extract_feat(data['inputs']))
-        level = model.prototype_level
+        level = model.prototype_branch.level
         torch.manual_seed(3)
         feats[level] = torch.randn_like(feats[level])
         full = model.student.bbox_head(tuple(feats))[0][level]
@@ -127,8 +127,8 @@ def test_plain_map_through_the_path_gives_the_plain_scores(stepped):
     map reproduces the scores mmdet's loss saw, row for row (the recorded order is right)."""
     kind, model, _, data = stepped
     feats = model.student_feats.get_record_data()
-    path = model.path
-    logits = path.logits(feats, feats[model.prototype_level])
+    path = model.prototype_branch.path
+    logits = path.logits(feats, feats[model.prototype_branch.level])
     torch.testing.assert_close(logits.logits, path.priors.cls_score, rtol=1e-4, atol=1e-5)
     assert logits.logits.shape[0] == feats[2].shape[0] * feats[2].shape[2] * feats[2].shape[3] \
         * path._priors_per_position()
@@ -136,10 +136,10 @@ def test_plain_map_through_the_path_gives_the_plain_scores(stepped):
 
 def test_procls_counts_the_levels_priors_only(stepped):
     kind, model, _, _ = stepped
-    path = model.path
+    path = model.prototype_branch.path
     feats = model.student_feats.get_record_data()
     torch.manual_seed(5)
-    logits = path.logits(feats, torch.randn_like(feats[model.prototype_level]))
+    logits = path.logits(feats, torch.randn_like(feats[model.prototype_branch.level]))
     before = path.cls_loss(logits)
     assert before > 0
     # corrupt every target that is not the level's: the loss must not change by a bit
@@ -152,7 +152,7 @@ def test_procls_counts_the_levels_priors_only(stepped):
             start = sum(f.shape[0] * f.shape[2] * f.shape[3] for f in feats[:2])
             mask[start:start + logits.logits.shape[0]] = False
             labels[mask] = 0
-        elif i != model.prototype_level:
+        elif i != model.prototype_branch.level:
             labels.fill_(0)
     path.priors = None
     assert torch.equal(path.cls_loss(path.logits(feats, logits.new_level)), before)
@@ -162,7 +162,7 @@ def test_procls_is_the_heads_loss_on_the_level_with_its_own_normaliser(batch):
     model = build('retinanet')
     losses_of(model, batch)
     feats = model.student_feats.get_record_data()
-    path = model.path
+    path = model.prototype_branch.path
     args, kwargs = path.calls[2]
     labels, weights = args[1], args[2]
     positives = int(((labels >= 0) & (labels < 4)).sum())
@@ -175,10 +175,10 @@ def test_procls_is_the_heads_loss_on_the_level_with_its_own_normaliser(batch):
 
 def test_no_positive_on_the_level_gives_zero_with_the_graph(stepped):
     kind, model, _, _ = stepped
-    path = model.path
+    path = model.prototype_branch.path
     feats = model.student_feats.get_record_data()
     path.priors = None
-    logits = path.logits(feats, feats[model.prototype_level].detach().requires_grad_())
+    logits = path.logits(feats, feats[model.prototype_branch.level].detach().requires_grad_())
     labels = path.priors.target[0] if isinstance(path.priors.target, tuple) \
         else path.priors.target
     labels.fill_(model.student.bbox_head.num_classes)  # background everywhere
@@ -193,10 +193,11 @@ def test_rtmdet_teacher_path_reaches_the_modules_and_head_never_backbone_or_neck
     losses = losses_of(model, batches['rtmdet'])
     student = model.student
     teacher_path = losses['loss_procls_teacher']
-    assert reaches(teacher_path, [model.prototype_learning.prototypes])
-    assert reaches(teacher_path, [p for n, p in model.prototype_learning.named_parameters()
+    assert reaches(teacher_path, [model.prototype_branch.prototype_learning.prototypes])
+    assert reaches(teacher_path, [p for n, p in
+                                  model.prototype_branch.prototype_learning.named_parameters()
                                   if n != 'prototypes'])
-    assert reaches(teacher_path, list(model.feature_augmentation.parameters()))
+    assert reaches(teacher_path, list(model.prototype_branch.feature_augmentation.parameters()))
     assert reaches(teacher_path, list(student.bbox_head.cls_convs[2].parameters()))
     assert not reaches(teacher_path, list(student.backbone.parameters()))
     assert not reaches(teacher_path, list(student.neck.parameters()))
@@ -204,7 +205,8 @@ def test_rtmdet_teacher_path_reaches_the_modules_and_head_never_backbone_or_neck
     assert not reaches(teacher_path, [p for m in student.bbox_head.cls_convs[0].modules()
                                       if isinstance(m, _BatchNorm) for p in m.parameters()])
     assert reaches(losses['loss_con'], list(student.backbone.parameters()))
-    assert not reaches(losses['loss_con'], list(model.feature_augmentation.parameters()))
+    assert not reaches(losses['loss_con'],
+                       list(model.prototype_branch.feature_augmentation.parameters()))
 
 
 def test_rtmdet_running_statistics_equal_the_plain_students_step(batches):
@@ -325,10 +327,10 @@ def test_rtmdet_of_another_width_reads_the_teacher_through_connectors(batch):
     model.train()
     assert model.student_levels == [(8, 96), (16, 96), (32, 96)]
     assert model.level_map == [1, 2, 3]
-    assert (model.prototype_level, model.teacher_level) == (2, 3)
-    projection = model.teacher_projection
+    assert (model.prototype_branch.level, model.prototype_branch.teacher_level) == (2, 3)
+    projection = model.prototype_branch.teacher_projection
     assert (projection.in_channels, projection.out_channels) == (64, 96)
-    assert model.prototype_learning.in_channels == 64
+    assert model.prototype_branch.prototype_learning.in_channels == 64
     losses = losses_of(model, batch)
     data = model.data_preprocessor(copy.deepcopy(batch), True)
     with torch.no_grad():

@@ -8,6 +8,7 @@ from mmrazor.registry import MODELS
 
 import procd_mm  # noqa: F401
 from procd_mm.models import CWDEmbeddingLoss, FBODEmbeddingLoss, SwinFBKDEmbeddingLoss
+from procd_mm.utils import InputError
 
 
 class FakeNeck(nn.Module):
@@ -104,13 +105,13 @@ def test_cwd_channel_mismatch_and_connector():
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(tau=0), 'tau must be a positive number, got 0'),
+    (dict(tau=0), 'tau must be a number > 0, got 0'),
     (dict(levels=(0, 1), loss_weights=(1.0, )), r'one entry per level \(levels=\(0, 1\)\)'),
     (dict(levels=(0, 0)), 'must not repeat an index'),
-    (dict(loss_weights=-1.0), 'loss_weights must be a non-negative number, got -1.0'),
+    (dict(loss_weights=-1.0), 'loss_weights must be a number >= 0, got -1.0'),
 ])
 def test_cwd_rejects_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InputError, match=match):  # one line from the tools
         CWDEmbeddingLoss(**kwargs)
 
 

@@ -53,7 +53,7 @@ def test_fp16_rois_map_to_the_float32_levels():
 
 def test_path_maps_the_rows_as_the_extractor_did_on_fp16_features():
     model = build(*tiny_student())
-    path = model.path
+    path = model.prototype_branch.path
     extractor = model.student.roi_head.bbox_roi_extractor[0]
     extractor.finest_scale = 56
     rois = log_uniform_rois()
@@ -89,7 +89,7 @@ def test_mmcv_sync_bn_in_the_heads_is_refused_at_build(tmp_path):
 def test_bn_and_group_norm_heads_are_accepted():
     for norm in ('BN', 'GN'):
         student, teacher = tiny_student(norm)
-        assert build(student, teacher).path is not None
+        assert build(student, teacher).prototype_branch.path is not None
 
 
 def test_instance_norm_with_running_statistics_is_refused():

@@ -260,7 +260,7 @@ def test_procd_with_mmrazor_loss_routes_gradients(config, kind, levels, teacher_
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in connectors)
     # L_emb alone reaches neither the RoI heads nor the prototype modules
     assert all(p.grad is None for p in model.student.roi_head.parameters())
-    assert all(p.grad is None for p in model.prototype_learning.parameters())
+    assert all(p.grad is None for p in model.prototype_branch.prototype_learning.parameters())
 
     if kind == 'pkd':  # λ_emb = 0: no L_emb term, and nothing is recorded
         model.lambda_emb = 0.0

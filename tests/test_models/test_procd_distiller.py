@@ -77,9 +77,10 @@ def test_gradients_go_where_spec_says(teacher_ckpt, batch):
     model.train()
     losses = losses_of(model, batch)
     student = [p for p in model.student.parameters()]
-    protos = [model.prototype_learning.prototypes]
-    proto_module = [p for n, p in model.prototype_learning.named_parameters() if n != 'prototypes']
-    augment = list(model.feature_augmentation.parameters())
+    protos = [model.prototype_branch.prototype_learning.prototypes]
+    proto_module = [p for n, p in model.prototype_branch.prototype_learning.named_parameters()
+                    if n != 'prototypes']
+    augment = list(model.prototype_branch.feature_augmentation.parameters())
     connectors = list(model.emb_loss.parameters())
 
     assert not reaches(losses['loss_con'], protos + proto_module + augment)
@@ -100,7 +101,8 @@ def test_gradients_go_where_spec_says(teacher_ckpt, batch):
 def test_without_detach_target_l_con_reaches_augmentation(teacher_ckpt, batch):
     model = build(teacher_ckpt, con_loss=dict(type='RoIConsistencyLoss', detach_target=False))
     losses = losses_of(model, batch)
-    assert reaches(losses['loss_con'], list(model.feature_augmentation.parameters()))
+    assert reaches(losses['loss_con'],
+                   list(model.prototype_branch.feature_augmentation.parameters()))
 
 
 class IdentityAugmentation(torch.nn.Module):
@@ -113,11 +115,12 @@ def test_procls_is_the_cross_entropy_of_the_level_rows(teacher_ckpt, batch):
     (up to float summation order: the path re-runs the extractor on a subset) and L_procls
     is the stage-weighted mean cross-entropy of the plain logits on those rows."""
     model = build(teacher_ckpt)
-    model.feature_augmentation = IdentityAugmentation()
+    model.prototype_branch.feature_augmentation = IdentityAugmentation()
     losses = losses_of(model, batch)
     assert abs(losses['loss_con'].item()) < 1e-6
     expected = 0.
-    for rows, weight in zip(model.path.stages, model.student.roi_head.stage_loss_weights):
+    for rows, weight in zip(model.prototype_branch.path.stages,
+                            model.student.roi_head.stage_loss_weights):
         assert 0 < rows.on_level.numel() < rows.rois.shape[0]
         expected += weight * torch.nn.functional.cross_entropy(
             rows.cls_score[rows.on_level], rows.labels[rows.on_level])
@@ -128,11 +131,12 @@ def test_procls_is_the_cross_entropy_of_the_level_rows(teacher_ckpt, batch):
 
 def test_wproto_ablation_feeds_the_prototype_module_alone(teacher_ckpt, batch):
     model = build(teacher_ckpt, feature_augmentation=None)
-    assert model.feature_augmentation is None and model.con_loss is None
+    branch = model.prototype_branch
+    assert branch.feature_augmentation is None and branch.con_loss is None
     losses = losses_of(model, batch)
     assert 'loss_con' not in losses and 'loss_procls_student' not in losses
     assert reaches(losses['loss_procls_teacher'],
-                   [p for n, p in model.prototype_learning.named_parameters()])
+                   [p for n, p in model.prototype_branch.prototype_learning.named_parameters()])
 
 
 @pytest.mark.parametrize('key,value', [('lambda_stu', -1), ('lambda_pro', -0.5),
@@ -150,9 +154,32 @@ def test_prototype_level_outside_the_neck_is_refused(teacher_ckpt, level):
 
 def test_lambda_pro_zero_is_the_feature_baseline(teacher_ckpt, batch):
     model = build(teacher_ckpt, lambda_pro=0.0)
-    assert not hasattr(model, 'prototype_learning')
+    assert model.prototype_branch is None
     losses = losses_of(model, batch)
     assert not any(k.startswith(('loss_con', 'loss_procls')) for k in losses)
+
+
+def test_the_branch_is_whole_and_older_checkpoints_load_into_it(teacher_ckpt, tmp_path):
+    """The prototype modules, L_con and the path are one module; a checkpoint written when
+    they were the distiller's own attributes (``prototype_learning.*``, ...) loads strictly."""
+    from mmengine.runner import load_checkpoint
+    model = build(teacher_ckpt)
+    branch = model.prototype_branch
+    assert {name for name, _ in branch.named_children()} == {
+        'prototype_learning', 'feature_augmentation', 'con_loss'}  # same widths: no projection
+    assert branch.level == branch.path.level == 3 and branch.teacher_level == 3
+    state = model.state_dict()
+    older = {k.replace('prototype_branch.', '', 1): v.clone() + 1.0
+             if k.startswith('prototype_branch.') and v.is_floating_point() else v
+             for k, v in state.items()}
+    assert not any(k.startswith('prototype_branch.') for k in older)
+    torch.save({'state_dict': older, 'meta': {}}, tmp_path / 'older.pth')
+    fresh = build(teacher_ckpt)
+    load_checkpoint(fresh, str(tmp_path / 'older.pth'), strict=True, logger='silent')
+    torch.testing.assert_close(fresh.prototype_branch.prototype_learning.prototypes,
+                               older['prototype_learning.prototypes'])
+    assert not torch.equal(fresh.prototype_branch.prototype_learning.prototypes,
+                           branch.prototype_learning.prototypes)
 
 
 def test_teacher_is_frozen_through_training(teacher_ckpt, batch):
@@ -183,19 +210,19 @@ def test_a_narrower_teacher_gets_prototypes_at_its_width_and_a_projection(batch)
     cwd = dict(type='CWDEmbeddingLoss', loss_weights=1.0, use_connector=True,
                student_channels=64, teacher_channels=32)
     model = build(None, teacher=teacher, teacher_strict=False, emb_loss=cwd)
-    assert model.prototype_learning.prototypes.shape[1] == 32
-    assert tuple(model.teacher_projection.weight.shape) == (64, 32, 1, 1)
-    assert model.feature_augmentation.enc_p.in_features == 32
+    assert model.prototype_branch.prototype_learning.prototypes.shape[1] == 32
+    assert tuple(model.prototype_branch.teacher_projection.weight.shape) == (64, 32, 1, 1)
+    assert model.prototype_branch.feature_augmentation.enc_p.in_features == 32
     losses = losses_of(model, batch)
     assert all(torch.isfinite(total(v)).all() for k, v in losses.items() if 'loss' in k)
     teacher_path = losses['loss_procls_teacher']
-    assert reaches(teacher_path, list(model.teacher_projection.parameters()))
-    assert reaches(teacher_path, [model.prototype_learning.prototypes])
+    assert reaches(teacher_path, list(model.prototype_branch.teacher_projection.parameters()))
+    assert reaches(teacher_path, [model.prototype_branch.prototype_learning.prototypes])
     assert not reaches(teacher_path, list(model.student.backbone.parameters()))
     assert reaches(losses['loss_emb_cwd_p0'], list(model.emb_loss.connectors.parameters()))
     from procd_mm.models.algorithms.export import student_state_dict
     exported = student_state_dict({'state_dict': model.state_dict()})
-    assert 'teacher_projection.weight' in model.state_dict()
+    assert 'prototype_branch.teacher_projection.weight' in model.state_dict()
     assert set(exported) == set(model.student.state_dict())
     with pytest.raises(InputError, match='student FPN width 64 != teacher FPN width 32'):
         build(None, teacher=teacher, teacher_strict=False,
@@ -241,7 +268,8 @@ def test_faster_rcnn_student_prototype_path(teacher_ckpt, batch):
             'loss_procls_student'} <= set(losses)
     assert all(torch.isfinite(total(v)).all() for k, v in losses.items() if 'loss' in k)
     assert losses['loss_con'] > 0
-    assert reaches(losses['loss_procls_teacher'], [model.prototype_learning.prototypes])
+    assert reaches(losses['loss_procls_teacher'],
+                   [model.prototype_branch.prototype_learning.prototypes])
 
 
 def test_student_losses_equal_mmdets_own(teacher_ckpt, batch):

@@ -99,9 +99,10 @@ def test_heads_normalise_and_rois_reach_level_3(model, batch):
     norms = [m for m in model.student.roi_head.bbox_head.modules() if isinstance(m, _BatchNorm)]
     assert len(norms) == 3 * 4  # 4 conv layers with BN in each of the 3 cascade stages
     losses_of(model, batch)
-    assert len(model.path.stages) == 3
-    assert all(rows.on_level.numel() > 0 for rows in model.path.stages)
-    assert all(rows.on_level.numel() < rows.rois.shape[0] for rows in model.path.stages)
+    assert len(model.prototype_branch.path.stages) == 3
+    assert all(rows.on_level.numel() > 0 for rows in model.prototype_branch.path.stages)
+    assert all(rows.on_level.numel() < rows.rois.shape[0]
+               for rows in model.prototype_branch.path.stages)
 
 
 def test_teacher_path_reaches_the_heads_only(model, batch):
@@ -112,11 +113,12 @@ def test_teacher_path_reaches_the_heads_only(model, batch):
         assert grad_norm(losses[key], student.neck.parameters()) == 0
         assert grad_norm(losses[key], student.rpn_head.parameters()) == 0
         assert grad_norm(losses[key], student.roi_head.bbox_head.parameters()) > 0
-        assert grad_norm(losses[key], model.prototype_learning.parameters()) > 0
+        assert grad_norm(losses[key], model.prototype_branch.prototype_learning.parameters()) > 0
     # the student path reads the student's own P5: its backbone and neck learn from it
     assert grad_norm(losses['loss_procls_student'], student.neck.parameters()) > 0
     assert grad_norm(losses['loss_con'], student.backbone.parameters()) > 0
-    assert grad_norm(losses['loss_con'], model.feature_augmentation.parameters()) == 0
+    assert grad_norm(losses['loss_con'],
+                     model.prototype_branch.feature_augmentation.parameters()) == 0
 
 
 def test_path_rows_equal_a_full_rerun_with_the_plain_statistics(model, batch):
@@ -124,13 +126,14 @@ def test_path_rows_equal_a_full_rerun_with_the_plain_statistics(model, batch):
     RoI features swapped in, normalised with the plain batch's own statistics."""
     data = model.data_preprocessor(copy.deepcopy(batch), True)
     torch.manual_seed(1)
-    with model.student_feats, model.path.plain_pass():
+    with model.student_feats, model.prototype_branch.path.plain_pass():
         model.student.loss(data['inputs'], data['data_samples'])
     feats = model.student_feats.get_record_data()
-    new_level = model.feature_augmentation(feats[LEVEL], model.prototype_learning.prototypes)
-    path = model.path.logits(feats, new_level)
+    branch = model.prototype_branch
+    new_level = branch.feature_augmentation(feats[LEVEL], branch.prototype_learning.prototypes)
+    path = model.prototype_branch.path.logits(feats, new_level)
     roi_head = model.student.roi_head
-    for rows, logits in zip(model.path.stages, path.logits):
+    for rows, logits in zip(model.prototype_branch.path.stages, path.logits):
         extractor, head = roi_head.bbox_roi_extractor[rows.stage], roi_head.bbox_head[rows.stage]
         plain_feats = extractor(feats[:4], rows.rois)
         swapped = list(feats[:4])
@@ -188,24 +191,24 @@ def test_no_level_3_rows_gives_exact_zeros_and_backward_runs(batch):
     student.roi_head.bbox_roi_extractor.finest_scale = 10_000  # every RoI reads level 0
     model = build(student, teacher)
     losses = losses_of(model, batch)
-    assert all(rows.on_level.numel() == 0 for rows in model.path.stages)
+    assert all(rows.on_level.numel() == 0 for rows in model.prototype_branch.path.stages)
     for key in ('loss_procls_teacher', 'loss_procls_student', 'loss_con'):
         assert losses[key].item() == 0.0 and losses[key].requires_grad, key
     sum(total(v) for k, v in losses.items() if 'loss' in k).backward()
-    assert all(p.grad is not None for p in model.prototype_learning.parameters())
-    assert all(p.grad is not None for p in model.feature_augmentation.parameters())
+    assert all(p.grad is not None for p in model.prototype_branch.prototype_learning.parameters())
+    assert all(p.grad is not None for p in model.prototype_branch.feature_augmentation.parameters())
 
 
 def test_group_norm_heads_rows_equal_a_full_rerun(batch):
     model = build(*tiny_student('GN'))
     data = model.data_preprocessor(copy.deepcopy(batch), True)
     torch.manual_seed(1)
-    with model.student_feats, model.path.plain_pass():
+    with model.student_feats, model.prototype_branch.path.plain_pass():
         model.student.loss(data['inputs'], data['data_samples'])
     feats = model.student_feats.get_record_data()
-    new_level = model.prototype_learning(feats[LEVEL].detach() * 3)
-    path = model.path.logits(feats, new_level)
-    for rows, logits in zip(model.path.stages, path.logits):
+    new_level = model.prototype_branch.prototype_learning(feats[LEVEL].detach() * 3)
+    path = model.prototype_branch.path.logits(feats, new_level)
+    for rows, logits in zip(model.prototype_branch.path.stages, path.logits):
         roi_head = model.student.roi_head
         extractor, head = roi_head.bbox_roi_extractor[rows.stage], roi_head.bbox_head[rows.stage]
         swapped = list(feats[:4])

@@ -37,13 +37,13 @@ def test_assignment_map_is_argmax_of_assign(synthetic_root, tmp_path):
 
     # independent reference: the model's own teacher/student P5 through assign()
     model, cfg = load_procd(CONFIG, ckpt)
-    level = model.prototype_level
+    level = model.prototype_branch.level
     for image, png in zip(images, pngs):
         assert osp.getsize(png) > 0
         saved = np.load(png[:-4] + '.npz')
         maps = prototype_maps(model, cfg, image)
         h, w = maps['meta']['feat_shape']
-        n = model.prototype_learning.num_prototypes
+        n = model.prototype_branch.prototype_learning.num_prototypes
         # the image as the test pipeline feeds it: 256x128 -> P5 of 8x4 (padded to 32)
         assert (h, w) == (4, 8)
         with torch.no_grad():
@@ -53,7 +53,8 @@ def test_assignment_map_is_argmax_of_assign(synthetic_root, tmp_path):
                                                   data_samples=[data['data_samples']]),
                                              False)['inputs']
             for name, det in (('teacher', model.teacher), ('student', model.student)):
-                a = model.prototype_learning.assign(det.extract_feat(inputs)[level])
+                a = model.prototype_branch.prototype_learning.assign(
+                    det.extract_feat(inputs)[level])
                 assert a.shape == (1, n, h * w)
                 ref = a[0].argmax(dim=0).reshape(h, w).numpy()
                 np.testing.assert_array_equal(saved[f'{name}_argmax'], ref)
@@ -78,14 +79,15 @@ def test_a_student_of_another_width_has_the_teacher_row_only(synthetic_root, tmp
     saved = np.load(png[:-4] + '.npz')
     assert sorted(saved.files) == ['teacher_argmax', 'teacher_assign']
     model, cfg = load_procd(config, ckpt)
-    assert model.teacher_projection is not None
+    assert model.prototype_branch.teacher_projection is not None
     from procd_mm.visualization.prototype_maps import _test_pipeline
     data = _test_pipeline(cfg)(dict(img_path=image, img_id=0))
     batch = model.data_preprocessor(dict(inputs=[data['inputs']],
                                          data_samples=[data['data_samples']]), False)
     with torch.no_grad():
         feat = model.teacher.extract_feat(
-            model.teacher_input(batch['inputs'], batch['data_samples']))[model.teacher_level]
-        a = model.prototype_learning.assign(feat)[0]
+            model.teacher_input(batch['inputs'], batch['data_samples'])
+        )[model.prototype_branch.teacher_level]
+        a = model.prototype_branch.prototype_learning.assign(feat)[0]
     np.testing.assert_allclose(saved['teacher_assign'], a.reshape(a.shape[0], *feat.shape[-2:]),
                                rtol=1e-5, atol=1e-6)

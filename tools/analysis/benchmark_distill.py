@@ -288,7 +288,7 @@ def run_measurements(args, what: str) -> dict:
     pl, diff = pl_fns(device, b, d, h, w, n)
     teacher = teacher_fns(variants, data)
     out = dict(step=measure(steps, args.rounds, device, what),
-               path_rows=path_rows(variants['procd']['model'].path),
+               path_rows=path_rows(variants['procd']['model'].prototype_branch.path),
                prototype_learning=measure(pl, args.rounds, device, what),
                teacher=measure(teacher, args.rounds, device, what), pl_max_abs_diff=diff)
     feat_shapes = [tuple(f.shape) for f in

@@ -1,5 +1,4 @@
 """The ProC-KD distillation algorithm for two-stage and dense detectors (paper Eq. 6-7)."""
-import copy
 from contextlib import nullcontext
 from typing import Dict, List, Optional, Union
 
@@ -8,15 +7,14 @@ from mmengine.model import BaseModel
 from mmrazor.models.algorithms import BaseAlgorithm
 from mmrazor.models.task_modules import ModuleOutputsRecorder
 from mmrazor.registry import MODELS
-from torch import Tensor, nn
+from torch import Tensor
 
 from procd_mm.utils import InputError
 from procd_mm.utils.checks import check_non_negative_number
 
-from .dense_prototype_path import DensePrototypePath
 from .model_cfg import pretrained_checkpoint, resolve_model_cfg
 from .padding import valid_positions
-from .prototype_path import PrototypePath
+from .prototype_branch import PrototypeBranch
 from .pyramid_levels import pyramid_levels
 from .teacher_checkpoint import load_teacher_checkpoint
 from .teacher_input import TeacherInput
@@ -55,8 +53,10 @@ class ProCKD(BaseAlgorithm):
     batch in its own normalisation (:class:`TeacherInput`, converted from the
     student's when the two ``data_preprocessor`` differ). Batch padding takes no part
     in the prototype descriptor V (Eq. 1).
-    ``λ_pro = 0`` gives the plain feature-distillation baselines (CWD, FBOD, FBKD)
-    without building the prototype modules; ``emb_loss=None`` with ``λ_pro = 0`` is
+    The prototype modules, ``L_con`` and the path are one :class:`PrototypeBranch`
+    (``prototype_branch``), built when ``λ_pro > 0``; ``λ_pro = 0`` gives the plain
+    feature-distillation baselines (CWD, FBOD, FBKD) with ``prototype_branch=None``;
+    ``emb_loss=None`` with ``λ_pro = 0`` is
     the student alone.
 
     Args:
@@ -124,32 +124,16 @@ class ProCKD(BaseAlgorithm):
                                                    else 'backbone')
         self.student_feats.initialize(self.student)
 
-        self.path = None
+        # everything λ_pro > 0 adds, built whole or absent (None)
+        self.prototype_branch = None
         if lambda_pro > 0:
-            self.prototype_level, self.teacher_level = self._match_prototype_level(
-                prototype_level)
-            student_width = self.student_levels[self.prototype_level][1]
-            teacher_width = self.teacher_levels[self.teacher_level][1]
-            # the prototypes live in the teacher's feature space, at its width
-            self.prototype_learning = MODELS.build({'in_channels': teacher_width,
-                                                    **prototype_learning})
-            # O_pro mapped to the student's width for the student's head (trained with the
-            # student, dropped at export)
-            self.teacher_projection = nn.Conv2d(teacher_width, student_width, 1) \
-                if teacher_width != student_width else None
-            self.feature_augmentation = MODELS.build(
-                {'in_channels': student_width, 'prototype_channels': teacher_width,
-                 **feature_augmentation}) if feature_augmentation else None
-            self.con_loss = MODELS.build(copy.deepcopy(con_loss)) \
-                if feature_augmentation else None
-            two_stage = getattr(self.student, 'roi_head', None) is not None
-            self.path = (PrototypePath if two_stage else DensePrototypePath)(
-                self.student, self.prototype_level)
-            expected = 'RoIConsistencyLoss' if two_stage else 'DenseConsistencyLoss'
-            if self.con_loss is not None and type(self.con_loss).__name__ != expected:
-                raise InputError(f'ProCKD: con_loss {type(self.con_loss).__name__} does not fit '
-                                 f'a {"two-stage" if two_stage else "dense"} student; use '
-                                 f'{expected}')
+            level, teacher_level = self._match_prototype_level(prototype_level)
+            self.prototype_branch = PrototypeBranch(
+                self.student, level, teacher_level, self.student_levels[level][1],
+                self.teacher_levels[teacher_level][1], prototype_learning,
+                feature_augmentation, con_loss)
+        # checkpoints written before the branch was one module
+        self._register_load_state_dict_pre_hook(_branch_keys)
 
     @property
     def student(self):
@@ -210,8 +194,9 @@ class ProCKD(BaseAlgorithm):
         teacher_inputs = self.teacher_input(batch_inputs, data_samples)
         with torch.no_grad(), getattr(emb_loss, 'teacher_recording', nullcontext)():
             teacher_feats = self.teacher.extract_feat(teacher_inputs)
+        branch = self.prototype_branch
         with self.student_feats, getattr(emb_loss, 'student_recording', nullcontext)(), \
-                (self.path.plain_pass() if self.path is not None else nullcontext()):
+                (branch.plain_pass() if branch is not None else nullcontext()):
             student_losses = self.student.loss(batch_inputs, data_samples)
         student_feats = self.student_feats.get_record_data()
 
@@ -221,30 +206,22 @@ class ProCKD(BaseAlgorithm):
             for name, value in self.emb_loss(student_feats,
                                              self._teacher_feats_by_stride(teacher_feats)).items():
                 losses[name] = self.lambda_emb * value
-        if self.path is not None:
+        if branch is not None:
             valid = valid_positions(data_samples, teacher_inputs.shape[-2:],
-                                    teacher_feats[self.teacher_level].shape[-2:],
+                                    teacher_feats[branch.teacher_level].shape[-2:],
                                     teacher_inputs.device)
-            losses.update(self._prototype_losses(student_feats, teacher_feats, valid))
+            losses.update(branch(student_feats, teacher_feats, valid, self.lambda_pro))
         return losses
 
-    def _prototype_losses(self, student_feats, teacher_feats, valid) -> Dict[str, Tensor]:
-        """``λ_pro · L_pro`` on the level rows (paper Eq. 6); ``valid``: the teacher level's
-        positions inside their images (padding takes no part in Eq. 1)."""
-        level, path = self.prototype_level, self.path
-        o_pro = self.prototype_learning(teacher_feats[self.teacher_level], valid)
-        if self.teacher_projection is not None:
-            o_pro = self.teacher_projection(o_pro)
-        if self.feature_augmentation is None:  # "w/proto": the prototype module alone
-            return dict(loss_procls_teacher=self.lambda_pro * path.cls_loss(
-                path.logits(student_feats, o_pro)))
-        prototypes = self.prototype_learning.prototypes
-        teacher_path = path.logits(student_feats, self.feature_augmentation(o_pro, prototypes))
-        student_path = path.logits(student_feats,
-                                   self.feature_augmentation(student_feats[level], prototypes))
-        return dict(loss_procls_teacher=self.lambda_pro * path.cls_loss(teacher_path),
-                    loss_procls_student=self.lambda_pro * path.cls_loss(student_path),
-                    loss_con=self.lambda_pro * path.con_loss(self.con_loss, student_path))
+
+def _branch_keys(state_dict, prefix, *args) -> None:
+    """Rename the keys of the prototype modules of an older checkpoint
+    (``prototype_learning.*`` to ``prototype_branch.prototype_learning.*``, ...)."""
+    for name in ('prototype_learning', 'teacher_projection', 'feature_augmentation',
+                 'con_loss'):
+        old = f'{prefix}{name}.'
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict[f'{prefix}prototype_branch.{key[len(prefix):]}'] = state_dict.pop(key)
 
 
 def _scale(value, weight: float):
