@@ -22,6 +22,11 @@ Three known breakages are repaired here, and nowhere else:
    ``floor(log2(sqrt(area) / finest_scale))``. The mapping is made in float32 (of
    the RoIs as the extractor holds them), so fp16 and float32 runs read the same
    levels (docs/method.md, "Level mapping").
+
+Every other upstream detail the project relies on beyond public APIs (a private name, a
+signature, a message format) is listed with these three in :mod:`procd_mm.compat_seams`,
+each with a check that fails when a release changes it; importing ``procd_mm`` on versions
+other than the pinned ones warns, naming the seams to re-check.
 """
 import collections
 import inspect
@@ -93,6 +98,8 @@ def map_roi_levels_in_float32() -> None:
 
 
 def apply() -> None:
+    from .compat_seams import check_versions
+    check_versions()
     install_mmrazor_stub()
     allow_mmengine_checkpoints()
     map_roi_levels_in_float32()

@@ -93,3 +93,37 @@ def test_restricted_getattr():
         history_buffer_getattr(torch, 'save')
     with pytest.raises(pickle.UnpicklingError):
         history_buffer_getattr(HistoryBuffer, '__class__')
+
+
+@pytest.mark.parametrize('seam', __import__('procd_mm.compat_seams').compat_seams.SEAMS,
+                         ids=lambda s: f'{s.library}:{s.where}')
+def test_every_upstream_seam_holds_on_the_pinned_stack(seam):
+    """Each upstream detail the project relies on is as it was written for; a release that
+    changes it fails here, naming the module that relies on it."""
+    assert seam.check(), f'{seam.library}: {seam.what} ({seam.where})'
+
+
+def test_other_versions_warn_naming_the_seams_to_recheck():
+    from procd_mm.compat_seams import PINNED, check_versions
+    assert check_versions(dict(PINNED)) == []
+    with pytest.warns(UserWarning, match=r'written for mmengine 0\.10\.7, found 0\.11\.0; '
+                                         r're-check: .*apis/runner\.py: Runner\.from_cfg'):
+        messages = check_versions(dict(PINNED, mmengine='0.11.0'))
+    assert len(messages) == 1 and 'mmdet' not in messages[0].split(';')[0]
+
+
+def test_the_seam_checks_fail_when_the_detail_changes(monkeypatch):
+    """Two of the checks against a changed upstream: a renamed private method and another
+    registry message."""
+    from mmengine.hooks import CheckpointHook
+    from mmengine.registry import Registry
+
+    from procd_mm import compat_seams
+    monkeypatch.setattr(CheckpointHook, '_save_checkpoint_with_step',
+                        lambda self, runner, step: None)
+    assert not compat_seams._save_checkpoint_with_step()
+
+    def build(self, cfg, *args, **kwargs):
+        raise KeyError(f'Unknown type {cfg["type"]}')
+    monkeypatch.setattr(Registry, 'build', build)
+    assert not compat_seams._unknown_type_message()

@@ -8,7 +8,6 @@ import copy
 import json
 import os
 import os.path as osp
-import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from typing import Iterator, Optional, Sequence
 import torch
 from mmengine.config import Config
 
+from procd_mm.compat_seams import SIGNATURE_MISMATCH, UNKNOWN_TYPE, raised_by_the_registry
 from procd_mm.utils import InputError
 from procd_mm.utils.checkpoint_io import is_remote, read_checkpoint
 
@@ -83,9 +83,6 @@ def check_out_file(path: str, what: str = '--out') -> None:
         raise InputError(f'{what} {path}: cannot write in {existing}: {exc.strerror}') from None
 
 
-_UNKNOWN = re.compile(r'^(\S+) is not in the (\S+) registry')
-
-
 def _type_paths(node, name: str, path: str = '') -> Iterator[str]:
     if isinstance(node, dict):
         if node.get('type') == name:
@@ -99,7 +96,7 @@ def _type_paths(node, name: str, path: str = '') -> Iterator[str]:
 
 def _unknown_type(exc: KeyError, cfg_node, prefix: str) -> Optional[str]:
     """The one-line form of a registry's "X is not in the Y registry", or ``None``."""
-    match = _UNKNOWN.match(str(exc.args[0]) if exc.args else '')
+    match = UNKNOWN_TYPE.match(str(exc.args[0]) if exc.args else '')
     if not match:
         return None
     name, registry = match.groups()
@@ -107,10 +104,6 @@ def _unknown_type(exc: KeyError, cfg_node, prefix: str) -> Optional[str]:
     if where is None:  # not a type the config names: a bug of the code that built it
         return None
     return f'{where}={name!r}: unknown type (not in the {registry} registry)'
-
-
-_SIGNATURE = re.compile(r"(got an unexpected keyword argument|missing \d+ required "
-                        r"(positional|keyword-only) argument)")
 
 
 def check_registered_types(cfg: Config) -> None:
@@ -144,18 +137,6 @@ def check_registered_types(cfg: Config) -> None:
             if reg.get(obj_type) is None:
                 raise InputError(f'{key}.type={obj_type!r}: unknown type (not in the '
                                  f'{reg.scope}::{reg.name} registry)')
-
-
-def _raised_by_the_registry(exc: BaseException) -> bool:
-    """Whether ``exc`` came from the registry's call of a class with the config's arguments.
-
-    A signature mismatch of that call is raised in the registry's own frame (the class's
-    ``__init__`` never starts); one raised deeper is a bug of the code being built.
-    """
-    tb = exc.__traceback__
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return osp.join('mmengine', 'registry') in tb.tb_frame.f_code.co_filename
 
 
 def _json_culprit(paths: Sequence[str]) -> Optional[str]:
@@ -244,7 +225,7 @@ def build_model(cfg: Config, config_path: str) -> torch.nn.Module:
         with user_errors('model', cfg.model, prefix=f'{config_path}: '):
             return MODELS.build(model_cfg)
     except TypeError as exc:  # a config argument the class does not take, or lacks
-        if not (_SIGNATURE.search(str(exc)) and _raised_by_the_registry(exc)):
+        if not (SIGNATURE_MISMATCH.search(str(exc)) and raised_by_the_registry(exc)):
             raise
         raise InputError(f'{config_path}: model: {exc}') from None
 
