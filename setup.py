@@ -8,6 +8,9 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['procd_mm', 'procd_mm.*']),
+    # the configs as package data, where mmengine looks for ``procd_mm::folder/file.py``
+    # (procd_mm/.mim/configs is a link to configs/, as mim-installed OpenMMLab packages have)
+    package_data={'procd_mm': ['.mim/model-index.yml', '.mim/configs/**/*.py']},
     python_requires='>=3.8',
     # ranges, so that an environment with its own torch (and mmcv built against it) keeps
     # them; the exact CPU stack of `make setup` is requirements/cpu-constraints.txt

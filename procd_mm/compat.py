@@ -1,6 +1,6 @@
 """Compatibility of the pinned OpenMMLab stack with torch 2.13.
 
-Three known breakages are repaired here, and nowhere else:
+Four known breakages are repaired here, and nowhere else:
 
 1. mmrazor 1.0.0 imports its quantization backend configs eagerly; they use
    ``torch.ao.quantization`` names removed in torch 2.x, so ``import mmrazor.models``
@@ -22,6 +22,12 @@ Three known breakages are repaired here, and nowhere else:
    ``floor(log2(sqrt(area) / finest_scale))``. The mapping is made in float32 (of
    the RoIs as the extractor holds them), so fp16 and float32 runs read the same
    levels (docs/method.md, "Level mapping").
+
+4. mmengine 0.10.7 resolves ``pkg::folder/file.py`` (in ``_base_`` and in ``cfg_path``) only
+   for the packages of its fixed ``MODULE2PACKAGE`` table. ``procd_mm`` is added to it, so
+   that a config anywhere can inherit ``procd_mm::_base_/distillers/procd.py`` or name
+   ``cfg_path='procd_mm::_base_/models/...'``, read from the installed package's
+   ``.mim/configs`` (the repository's ``configs/``).
 
 Every other upstream detail the project relies on beyond public APIs (a private name, a
 signature, a message format) is listed with these three in :mod:`procd_mm.compat_seams`,
@@ -97,9 +103,16 @@ def map_roi_levels_in_float32() -> None:
     SingleRoIExtractor.map_roi_levels = map_roi_levels
 
 
+def register_config_scope() -> None:
+    """Let mmengine resolve ``procd_mm::folder/file.py`` from the installed package."""
+    from mmengine.config import utils
+    utils.MODULE2PACKAGE.setdefault('procd_mm', 'procd_mm')
+
+
 def apply() -> None:
     from .compat_seams import check_versions
     check_versions()
     install_mmrazor_stub()
     allow_mmengine_checkpoints()
     map_roi_levels_in_float32()
+    register_config_scope()

@@ -62,3 +62,30 @@ def test_the_walk_sees_imports_inside_functions(tmp_path):
     source.write_text('def f():\n    from ..apis import build_runner\n    import procd_mm.models\n')
     found = set(imports(str(source), 'procd_mm.utils.mod', False))
     assert found == {'procd_mm.apis', 'procd_mm.models'}
+
+
+def _message_text(node) -> str:
+    """The literal text of an exception's message (the constant parts of an f-string)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return ''.join(_message_text(v) for v in node.values)
+    if isinstance(node, ast.BinOp):
+        return _message_text(node.left) + _message_text(node.right)
+    return ''
+
+
+def test_the_library_below_apis_speaks_of_config_keys_not_flags():
+    """Messages of models, datasets, evaluation, engine and utils name no command-line flag
+    (``--resume``, ``--check-config``...): the tools, which have the flags, pass them in."""
+    import re
+    flagged = []
+    for path, module, _ in modules():
+        if LAYERS[area(module)] >= 4:
+            continue
+        for node in ast.walk(ast.parse(open(path, encoding='utf-8').read())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                text = ' '.join(_message_text(a) for a in node.exc.args)
+                if re.search(r'(^|\s)--[a-z]', text):
+                    flagged.append(f'{module}: {text[:60]}')
+    assert not flagged, flagged

@@ -95,3 +95,53 @@ def test_a_torch_outside_the_range_is_refused(tmp_path, project, torch_version):
     assert result.returncode != 0
     # pip names the requirement with its specifiers sorted
     assert 'No matching distribution found for torch<2.14,>=2.0' in result.stderr, result.stderr
+
+
+INSTALLED_ROW = '''
+_base_ = ['procd_mm::_base_/distillers/procd_swin-b_coco_teacher.py',
+          'procd_mm::_base_/datasets/foggy_cityscapes_detection.py',
+          'procd_mm::_base_/schedules/sgd_36e.py', 'procd_mm::_base_/default_runtime.py']
+model = dict(
+    architecture=dict(cfg_path='procd_mm::_base_/models/cascade-mask-rcnn_swin-t-p4-w7_fpn.py',
+                      backbone=dict(init_cfg=None)),
+    teacher_ckpt=None, teacher_strict=False)
+'''
+
+BUILD = '''
+import sys
+# the editable install of this checkout resolves procd_mm through a finder of its own
+sys.meta_path = [f for f in sys.meta_path if 'editable' not in getattr(f, '__module__', '')
+                 and 'editable' not in getattr(f, '__name__', '')]
+import procd_mm
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmrazor.registry import MODELS
+cfg = Config.fromfile('row.py')
+init_default_scope('mmdet')
+model = MODELS.build(cfg.model)
+print(procd_mm.__file__)
+print(type(model).__name__, type(model.student.backbone).__name__,
+      model.teacher.backbone.patch_embed.projection.out_channels, model.prototype_branch.level)
+'''
+
+
+def test_configs_resolve_from_a_non_editable_install(tmp_path):
+    """``procd_mm::`` bases and model paths from a wheel-style install, in a directory outside
+    the checkout: a plain config inheriting the distiller, teacher, dataset and schedule bases
+    and naming its own student builds the paper's pair."""
+    site = tmp_path / 'site'
+    subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-index',
+                    '--no-build-isolation', '--target', str(site), REPO], check=True,
+                   capture_output=True, env=isolated_pip_env())
+    assert (site / 'procd_mm' / '.mim' / 'configs' / '_base_' / 'distillers' /
+            'procd.py').is_file()
+    work = tmp_path / 'elsewhere'
+    work.mkdir()
+    (work / 'row.py').write_text(INSTALLED_ROW)
+    env = dict(isolated_pip_env(), PYTHONPATH=str(site))
+    result = subprocess.run([sys.executable, '-c', BUILD], cwd=work, env=env, text=True,
+                            capture_output=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    where, built = result.stdout.strip().splitlines()[-2:]
+    assert where.startswith(str(site))
+    assert built == 'ProCKD SwinTransformer 128 3'

@@ -107,7 +107,9 @@ def test(args):
     def check_model(model):
         if checkpoint is not None:  # with --tta the checkpoint is the wrapped model's
             check_fits(model.module if args.tta else model, args.checkpoint, args.config,
-                       'checkpoint', checkpoint)
+                       'checkpoint', checkpoint, export_hint=(
+                           f'run tools/model_converters/export_student.py {args.checkpoint} '
+                           'STUDENT.pth first'))
 
     runner = build_runner(cfg, args.config, ('test',), check_model)
     if args.out is not None:

@@ -49,13 +49,14 @@ def build_cfg(args):
     cfg = load_config(args.config, args.cfg_options)
     default_work_dir(cfg, args.config, args.work_dir)
     if args.amp:
-        enable_amp(cfg)
+        enable_amp(cfg, '--amp')
     if args.auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
             raise InputError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
-        latest = find_resume_checkpoint(cfg.work_dir, warn) if osp.isdir(cfg.work_dir) else None
+        latest = find_resume_checkpoint(cfg.work_dir, warn, '--resume') \
+            if osp.isdir(cfg.work_dir) else None
         # nothing to resume from: mmengine's bare --resume starts from scratch
         cfg.resume, cfg.load_from = latest is not None, latest
     elif args.resume is not None:
@@ -75,7 +76,7 @@ def train(args):
         def check_model(model, path=cfg.load_from):
             checkpoint = check_fits(model, path, args.config, '--resume checkpoint')
             check_optimizer_fits(model, cfg.get('optim_wrapper'), checkpoint, path,
-                                 args.config)
+                                 args.config, '--resume checkpoint')
     runner = build_runner(cfg, args.config, ('train', 'val'), check_model)
     try:
         runner.train()

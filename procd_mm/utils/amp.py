@@ -12,10 +12,11 @@ from mmengine.config import Config
 from .errors import InputError
 
 
-def enable_amp(cfg: Config) -> None:
-    """Switch ``cfg.optim_wrapper`` to mixed precision, or refuse without CUDA."""
+def enable_amp(cfg: Config, what: str = 'mixed precision') -> None:
+    """Switch ``cfg.optim_wrapper`` to mixed precision, or refuse without CUDA (``what``: the
+    caller's name for the switch, in the message)."""
     if not torch.cuda.is_available():
-        raise InputError('--amp needs CUDA: on CPU, mmcv\'s nms/RoIAlign kernels have no '
-                         'bfloat16 support; train without --amp')
+        raise InputError(f'{what} needs CUDA: on CPU, mmcv\'s nms/RoIAlign kernels have no '
+                         f'bfloat16 support; train without {what}')
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
     cfg.optim_wrapper.loss_scale = 'dynamic'

@@ -108,11 +108,12 @@ def is_distiller_state(state: Dict[str, object]) -> bool:
 
 
 def check_fits(model: torch.nn.Module, path: str, config: str, what: str = 'checkpoint',
-               checkpoint: Optional[dict] = None) -> dict:
+               checkpoint: Optional[dict] = None,
+               export_hint: str = 'export its student first') -> dict:
     """Refuse ``path`` unless its weights load strictly into ``model`` (built from ``config``).
 
     A distiller checkpoint (``architecture.`` / ``teacher.`` keys) given for a plain
-    detector is named as such, with the export command that turns it into one.
+    detector is named as such, with ``export_hint`` (the caller's way to export it).
     Returns the checkpoint read.
     """
     if checkpoint is None:
@@ -123,8 +124,7 @@ def check_fits(model: torch.nn.Module, path: str, config: str, what: str = 'chec
     if is_distiller_state(state) and not is_distiller_state(own):
         raise InputError(
             f'{what} {path} is a distiller checkpoint (architecture.*/teacher.* weights) and '
-            f'{config} is a plain detector: run tools/model_converters/export_student.py '
-            f'{path} STUDENT.pth first, or use the distiller config')
+            f'{config} is a plain detector: {export_hint}, or use the distiller config')
     missing, unexpected, mismatched = key_mismatch(own, state)
     if missing or unexpected or mismatched:
         raise InputError(f'{what} {path} does not fit the model of {config}: '
@@ -133,7 +133,7 @@ def check_fits(model: torch.nn.Module, path: str, config: str, what: str = 'chec
 
 
 def check_optimizer_fits(model: torch.nn.Module, optim_wrapper_cfg, checkpoint: dict,
-                         path: str, config: str) -> None:
+                         path: str, config: str, what: str = 'resumed checkpoint') -> None:
     """Refuse a resume whose optimizer state has other parameter groups than ``config`` builds.
 
     (torch would stop later with "loaded state dict contains a parameter group that doesn't
@@ -149,7 +149,7 @@ def check_optimizer_fits(model: torch.nn.Module, optim_wrapper_cfg, checkpoint: 
     ours = [len(g['params']) for g in built.get('param_groups', [])]
     theirs = [len(g['params']) for g in saved['param_groups']]
     if ours != theirs:
-        raise InputError(f'--resume checkpoint {path}: its optimizer has parameter groups of '
+        raise InputError(f'{what} {path}: its optimizer has parameter groups of '
                          f'{theirs} tensors, the optim_wrapper of {config} builds {ours}')
 
 
@@ -159,7 +159,7 @@ def check_optimizer_fits(model: torch.nn.Module, optim_wrapper_cfg, checkpoint: 
 _STEP = re.compile(r'(?:iter|epoch)_(\d+)\.pth$')
 
 
-def training_checkpoint(path: str, what: str = '--resume checkpoint') -> dict:
+def training_checkpoint(path: str, what: str = 'resumed checkpoint') -> dict:
     """Read ``path`` and check that it can be resumed (``meta`` with the position)."""
     checkpoint = read_checkpoint(path, what)
     meta = checkpoint.get('meta')
@@ -169,9 +169,10 @@ def training_checkpoint(path: str, what: str = '--resume checkpoint') -> dict:
     return checkpoint
 
 
-def find_resume_checkpoint(work_dir: str,
-                           warn: Callable[[str], None]) -> Optional[str]:
-    """The checkpoint a bare ``--resume`` continues from, or ``None`` if there is none.
+def find_resume_checkpoint(work_dir: str, warn: Callable[[str], None],
+                           what: str = 'resume') -> Optional[str]:
+    """The checkpoint a bare ``--resume`` continues from, or ``None`` if there is none
+    (``what``: the caller's name for the resume, in the messages).
 
     The one ``last_checkpoint`` names comes first, then the other ``iter_N.pth`` /
     ``epoch_N.pth`` of ``work_dir``, newest step first. An unreadable one is skipped
@@ -199,11 +200,11 @@ def find_resume_checkpoint(work_dir: str,
             training_checkpoint(path, 'latest checkpoint')
         except InputError as exc:
             first_error = first_error or exc
-            warn(f'--resume: skipping {exc}')
+            warn(f'{what}: skipping {exc}')
             continue
         return path
     if first_error is not None:
-        raise InputError(f'--resume: no readable checkpoint in {work_dir} ({first_error})')
+        raise InputError(f'{what}: no readable checkpoint in {work_dir} ({first_error})')
     return None
 
 

@@ -25,7 +25,7 @@ def main():
     args = parser.parse_args()
     try:
         check_out_file(args.out, 'OUT')
-        kept = export_student(args.checkpoint, args.out, args.check_config)
+        kept = export_student(args.checkpoint, args.out, args.check_config, '--check-config')
     except InputError as exc:
         sys.exit(f'error: {exc}')
     print(f'wrote {args.out}: {kept} student tensors')

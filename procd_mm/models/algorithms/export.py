@@ -29,31 +29,35 @@ def student_state_dict(checkpoint: dict, source: str = 'checkpoint') -> dict:
     return student
 
 
-def check_student_fits(state: dict, src: str, check_config: str) -> None:
-    """Refuse unless ``state`` loads strictly into the model of ``check_config``."""
+def check_student_fits(state: dict, src: str, check_config: str,
+                       label: str = 'check_config') -> None:
+    """Refuse unless ``state`` loads strictly into the model of ``check_config`` (named
+    ``label`` in the messages: the caller's name for it)."""
     from mmdet.registry import MODELS
     try:
         cfg = Config.fromfile(check_config)
     except Exception as exc:  # mmengine reports a config it cannot read in many types
-        raise InputError(f'--check-config {check_config} cannot be read: {exc}') from exc
+        raise InputError(f'{label} {check_config} cannot be read: {exc}') from exc
     if 'model' not in cfg:
-        raise InputError(f'--check-config {check_config} has no model')
+        raise InputError(f'{label} {check_config} has no model')
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     own = MODELS.build(cfg.model).state_dict()
     missing, unexpected, mismatched = key_mismatch(own, state)
     if missing or unexpected or mismatched:
-        raise InputError(f'the student of {src} does not fit --check-config {check_config}: '
+        raise InputError(f'the student of {src} does not fit {label} {check_config}: '
                          + describe_mismatch(missing, unexpected, mismatched))
 
 
-def export_student(src: str, dst: str, check_config: Optional[str] = None) -> int:
-    """Write the student of ``src`` to ``dst``; optionally check a strict load first."""
+def export_student(src: str, dst: str, check_config: Optional[str] = None,
+                   label: str = 'check_config') -> int:
+    """Write the student of ``src`` to ``dst``; optionally check a strict load into the model
+    of ``check_config`` first (``label``: the caller's name for it, in the messages)."""
     if check_config is not None and not osp.isfile(check_config):
-        raise InputError(f'--check-config not found: {check_config}')
+        raise InputError(f'{label} not found: {check_config}')
     checkpoint = read_checkpoint(src, mmap=False)
     state = student_state_dict(checkpoint, src)
     if check_config:
-        check_student_fits(state, src, check_config)
+        check_student_fits(state, src, check_config, label)
     meta = checkpoint.get('meta', {}) if isinstance(checkpoint.get('meta'), dict) else {}
     meta = {k: v for k, v in meta.items()
             if k in ('dataset_meta', 'epoch', 'iter', 'mmengine_version', 'seed')}
