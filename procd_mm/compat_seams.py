@@ -74,6 +74,14 @@ def _map_roi_levels() -> bool:
         and 'rois.type_as(feats[0])' in forward and 'self.map_roi_levels(' in forward
 
 
+def _config_scope_table() -> bool:
+    from mmengine.config import utils
+    from mmengine.hub import hub
+    return isinstance(utils.MODULE2PACKAGE, dict) \
+        and 'MODULE2PACKAGE' in _source(utils._get_package_and_cfg_path) \
+        and '_get_package_and_cfg_path' in _source(hub.get_config)
+
+
 def _from_cfg_keywords() -> bool:
     from mmengine.runner import Runner
     src = _source(Runner.from_cfg)
@@ -162,6 +170,8 @@ SEAMS = (
          'by name in checkpoints', _history_buffer_methods),
     Seam('mmdet', 'compat.py (repair 3)', 'SingleRoIExtractor.forward casts the RoIs to the '
          'feature dtype, then calls map_roi_levels(rois, num_levels)', _map_roi_levels),
+    Seam('mmengine', 'compat.py (repair 4)', 'pkg::folder/file.py resolves through the '
+         'MODULE2PACKAGE table, in _base_ and in mmengine.hub.get_config', _config_scope_table),
     Seam('mmengine', 'apis/runner.py', 'Runner.from_cfg(cfg) calls the class with keyword '
          'arguments named as the config keys', _from_cfg_keywords),
     Seam('mmengine', 'apis/preflight.py', 'the registry\'s "X is not in the Y registry" '
