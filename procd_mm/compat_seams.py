@@ -92,7 +92,7 @@ def _from_cfg_keywords() -> bool:
 def _unknown_type_message() -> bool:
     from mmengine.registry import Registry
     try:
-        Registry('seam_check').build(dict(type='NoSuchThing'))
+        Registry('seam_check', scope='seam_check').build(dict(type='NoSuchThing'))
     except KeyError as exc:
         return bool(UNKNOWN_TYPE.match(str(exc.args[0])))
     return False
@@ -101,7 +101,7 @@ def _unknown_type_message() -> bool:
 def _signature_error_in_registry_frame() -> bool:
     from mmengine.registry import Registry
 
-    registry = Registry('seam_check')
+    registry = Registry('seam_check', scope='seam_check')
 
     @registry.register_module()
     class Takes:
