@@ -43,8 +43,9 @@ def _schedule(cfg: Config, iters: int) -> None:
         dict(type='MultiStepLR', by_epoch=False, begin=0, end=iters,
              milestones=[max(1, int(iters * 0.8))], gamma=0.1),
     ]
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters,
-                                        max_keep_ckpts=1, save_last=True)
+    # the project's atomic saves (the RNG state hook comes with the configs' runtime)
+    cfg.default_hooks.checkpoint = dict(type='AtomicCheckpointHook', by_epoch=False,
+                                        interval=iters, max_keep_ckpts=1, save_last=True)
     # every iteration's own values (window 1): the clipped fraction counts single steps
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.log_processor = dict(by_epoch=False, window_size=1)

@@ -11,6 +11,8 @@ from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
+from procd_mm.utils.checkpoint_io import last_checkpoint
+
 from .configs import student_cfg, teacher_cfg, test_cfg
 from .data import val_images
 from .files import log, output_to, read_json, stamp_ok, write_json
@@ -37,19 +39,19 @@ from .options import (
 
 
 def train(cfg: Config) -> str:
-    """Train with an mmengine Runner; return the final checkpoint path."""
-    from mmengine.runner import Runner
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    ckpt = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg["max_iters"]}.pth')
-    if not osp.isfile(ckpt):
-        raise RuntimeError(f'training did not write {ckpt}')
+    """Train through the project's launch path (pre-flight checks, the runner of
+    ``tools/train.py``); return the checkpoint the runner last wrote."""
+    from procd_mm.apis import build_runner
+    build_runner(cfg, cfg.filename, ('train', )).train()
+    ckpt = last_checkpoint(cfg.work_dir)
+    if ckpt is None:
+        raise RuntimeError(f'training wrote no checkpoint in {cfg.work_dir}')
     return ckpt
 
 
 def evaluate(cfg: Config) -> Dict[str, float]:
-    from mmengine.runner import Runner
-    return dict(Runner.from_cfg(cfg).test())
+    from procd_mm.apis import build_runner
+    return dict(build_runner(cfg, cfg.filename, ('test', )).test())
 
 
 def export_plain(method: str, ckpt: str, dst: str) -> str:
@@ -296,7 +298,7 @@ def _pictures_job(opts: DemoOptions, roots: Dict[str, str], seed: int) -> dict:
                 ground_truth=plots.coco_ground_truth(roots['target'] + VAL_ANN))
         if 'procd' in opts.methods:
             cfg = student_cfg('procd', seed, opts, roots['target'], teacher_ckpt_path(opts))
-            ckpt = osp.join(run_dir(opts, 'procd', seed), f'iter_{opts.iters}.pth')
+            ckpt = last_checkpoint(run_dir(opts, 'procd', seed))
             out['prototypes'] = visualize(cfg, ckpt, images, osp.join(fig_dir, 'prototypes'))
     out['seconds'] = round(time.time() - start, 1)
     return out

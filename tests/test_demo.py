@@ -194,6 +194,36 @@ def test_an_rtmdet_student_under_the_same_teacher(demo, capsys):
         summary['diagnostics']
 
 
+def test_the_demo_trains_through_the_project_launch_path(demo, tmp_path):
+    """A demo run goes through procd_mm.apis with the project's hooks (atomic checkpoints, the
+    RNG state in every checkpoint) and gives, bit for bit, the weights of mmengine's own
+    ``Runner.from_cfg`` with its ``CheckpointHook`` on the same config."""
+    import torch
+    from mmengine.runner import Runner
+
+    import procd_mm  # noqa: F401
+    from demo.configs import student_cfg
+    from demo.jobs import train
+    from demo.measures import state_digest
+    work, opts, _ = demo
+    target = osp.join(work, 'data', 'target') + '/'
+    ours = student_cfg('procd', 0, dataclasses.replace(opts, work_dir=str(tmp_path / 'ours')),
+                       target, teacher_ckpt_path(opts))
+    assert ours.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
+    assert [h['type'] for h in ours.custom_hooks] == ['RNGStateHook']
+    theirs = student_cfg('procd', 0, dataclasses.replace(opts, work_dir=str(tmp_path / 'plain')),
+                         target, teacher_ckpt_path(opts))
+    theirs.default_hooks.checkpoint.type = 'CheckpointHook'
+    theirs.custom_hooks = []
+    ckpt = train(ours)
+    assert ckpt == osp.join(ours.work_dir, f'iter_{opts.iters}.pth')  # the runner's own record
+    assert 'rng_state' in torch.load(ckpt, map_location='cpu', weights_only=True)
+    Runner.from_cfg(theirs).train()
+    plain = osp.join(theirs.work_dir, f'iter_{opts.iters}.pth')
+    assert 'rng_state' not in torch.load(plain, map_location='cpu', weights_only=True)
+    assert state_digest(ckpt) == state_digest(plain)
+
+
 def test_plan_jobs():
     opts = DemoOptions(seeds=(3, 5))
     jobs = plan_jobs(opts, teacher_cached=False)

@@ -169,6 +169,16 @@ def training_checkpoint(path: str, what: str = 'resumed checkpoint') -> dict:
     return checkpoint
 
 
+def last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint an mmengine runner last wrote in ``work_dir`` (its ``last_checkpoint``
+    file), or ``None``."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer, encoding='utf-8', errors='replace') as f:
+        return f.read().strip() or None
+
+
 def find_resume_checkpoint(work_dir: str, warn: Callable[[str], None],
                            what: str = 'resume') -> Optional[str]:
     """The checkpoint a bare ``--resume`` continues from, or ``None`` if there is none
@@ -178,13 +188,8 @@ def find_resume_checkpoint(work_dir: str, warn: Callable[[str], None],
     ``epoch_N.pth`` of ``work_dir``, newest step first. An unreadable one is skipped
     with a warning; if none can be read, the error names the first one tried.
     """
-    candidates: List[str] = []
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(pointer):
-        with open(pointer, encoding='utf-8', errors='replace') as f:
-            named = f.read().strip()
-        if named:
-            candidates.append(named)
+    named = last_checkpoint(work_dir)
+    candidates: List[str] = [named] if named else []
     steps = []
     for path in glob.glob(osp.join(glob.escape(work_dir), '*.pth')):
         match = _STEP.search(osp.basename(path))
