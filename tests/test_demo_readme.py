@@ -2,7 +2,7 @@
 came from: ``make demo``'s ``summary.json`` (kept as docs/demo_summary.json), the study's
 ``study_summary.json`` (docs/demo_study_summary.json) and the disjoint-label-space
 experiment (docs/demo_disjoint_summary.json, and its earlier version with that version's
-rerun)."""
+rerun), and the RTMDet student's (docs/demo_rtmdet_summary.json)."""
 import json
 import os.path as osp
 import re
@@ -141,3 +141,12 @@ def test_demo_md_prototype_usage_and_the_disjoint_experiment(summary):
 def test_summary_has_the_documented_seeds(summary):
     seeds = [int(s) for s in summary['student']['clear']['seeds']]
     assert seeds == list(DemoOptions().seeds) and len(seeds) >= 4
+
+
+def test_demo_md_rtmdet_tables_are_the_kept_summary():
+    text = _read(osp.join(DOCS, 'demo.md'))
+    rtmdet = _summary('demo_rtmdet_summary.json')
+    for table in (results_table(rtmdet, DemoOptions().beta), paired_table(rtmdet),
+                  diagnostics_table(rtmdet), usage_table(rtmdet)):
+        assert table in text
+    assert set(rtmdet['procd']['clear']['prototypes']) == {'teacher'}

@@ -129,9 +129,17 @@ def test_configs_resolve_from_a_non_editable_install(tmp_path):
     """``procd_mm::`` bases and model paths from a wheel-style install, in a directory outside
     the checkout: a plain config inheriting the distiller, teacher, dataset and schedule bases
     and naming its own student builds the paper's pair."""
+    # a copy of what the package is made of (pip builds in the source tree)
+    source = tmp_path / 'source'
+    source.mkdir()
+    for name in ('setup.py', 'README.md'):
+        shutil.copy(osp.join(REPO, name), source / name)
+    for name in ('procd_mm', 'configs'):
+        shutil.copytree(osp.join(REPO, name), source / name, symlinks=True,
+                        ignore=shutil.ignore_patterns('__pycache__'))
     site = tmp_path / 'site'
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-index',
-                    '--no-build-isolation', '--target', str(site), REPO], check=True,
+                    '--no-build-isolation', '--target', str(site), str(source)], check=True,
                    capture_output=True, env=isolated_pip_env())
     assert (site / 'procd_mm' / '.mim' / 'configs' / '_base_' / 'distillers' /
             'procd.py').is_file()

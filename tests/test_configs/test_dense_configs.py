@@ -6,6 +6,7 @@ import os.path as osp
 
 import pytest
 import torch
+from mmdet.registry import MODELS as DET_MODELS
 from mmengine.config import Config
 from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
@@ -128,6 +129,37 @@ def test_full_size_distiller_builds_and_trains_one_iteration(name, teacher_level
     assert all(torch.isfinite(torch.as_tensor(v)) for v in log_vars.values()), log_vars
     assert all(p.grad is None for p in model.teacher.parameters())
     assert any(p.grad is not None for p in model.prototype_branch.prototype_learning.parameters())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', [
+    'rtmdet-s_foggy.py', 'retinanet_r50_foggy.py', 'rtmdet-tiny_foggy.py',
+    'cwd_rtmdet-s_foggy.py', 'cwd_retinanet_r50_foggy.py', f'cwd_{PAIR}_foggy.py'])
+def test_every_other_row_builds_at_full_size_and_trains_one_iteration(name):
+    """The student rows (mmdet's detectors alone) and the CWD rows (no prototype branch): one
+    loss step at full size, every term finite, gradients to the student only."""
+    cfg = load(name)
+    model_cfg = copy.deepcopy(cfg.model)
+    distiller = model_cfg.get('type') == 'ProCKD'
+    if distiller:
+        model_cfg.update(teacher_ckpt=None, teacher_strict=False)
+        model_cfg.architecture = Config.fromfile(
+            osp.join(REPO, model_cfg.architecture.cfg_path)).model
+        model_cfg.architecture.backbone.init_cfg = None
+    else:
+        model_cfg.backbone.init_cfg = None
+    init_default_scope('mmdet')
+    model = (MODELS if distiller else DET_MODELS).build(model_cfg)
+    model.train()
+    data = model.data_preprocessor(_random_batch(), True)
+    total, log_vars = model.parse_losses(model(**data, mode='loss'))
+    total.backward()
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in log_vars.values()), log_vars
+    student = model.student if distiller else model
+    assert any(p.grad is not None for p in student.backbone.parameters())
+    if distiller:
+        assert model.prototype_branch is None and 'loss_emb_cwd_p2' in log_vars
+        assert all(p.grad is None for p in model.teacher.parameters())
 
 
 def test_the_synthetic_rtmdet_is_mmdets_tiny_model():
