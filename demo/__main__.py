@@ -4,15 +4,59 @@ experiment on 8 seeds (reusing the runs of the demo's seeds) for paired confiden
 intervals. The work is in :mod:`demo.pipeline`; see ``docs/demo.md``.
 """
 import argparse
+import math
 
-from .options import STUDENTS, DemoOptions, parse_seeds
+from .options import METHODS, STUDENTS, DemoOptions, parse_seeds
 from .pipeline import run_demo
 
 #: The seeds of ``--study`` (the demo's first four among them).
 STUDY_SEEDS = '0,1,2,3,4,5,6,7'
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'{value} is not > 0')
+    return value
+
+
+def _seeds(text: str) -> str:
+    try:
+        seeds = parse_seeds(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a comma-separated list of '
+                                         'integers, e.g. 0,1,2,3') from None
+    if not seeds:
+        raise argparse.ArgumentTypeError('no seed given (e.g. 0,1,2,3)')
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f'{text!r}: seeds must be distinct and >= 0')
+    return text
+
+
+def _beta(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f'{value} is not a fog density >= 0')
+    return value
+
+
+def _methods(text: str) -> str:
+    methods = [m for m in text.split(',') if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if not methods or unknown:
+        raise argparse.ArgumentTypeError(f'{text!r}: choose one or more of {",".join(METHODS)}')
+    return text
+
+
 def parse_args(argv=None):
+    """The options; a value that cannot be used ends here, in one line, before anything is
+    generated or trained."""
     d = DemoOptions()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--work-dir', default=d.work_dir)
@@ -24,21 +68,21 @@ def parse_args(argv=None):
     p.add_argument('--study', action='store_true',
                    help=f'the study: seeds {STUDY_SEEDS} (unless --seeds), no pictures, '
                         'written to study_summary.json')
-    p.add_argument('--seeds', default=None,
+    p.add_argument('--seeds', default=None, type=_seeds,
                    help=f'e.g. 0,1,2,3 (default {",".join(map(str, d.seeds))}; with --study '
                         f'{STUDY_SEEDS})')
-    p.add_argument('--iters', type=int, default=d.iters, help='student iterations')
-    p.add_argument('--teacher-iters', type=int, default=d.teacher_iters)
-    p.add_argument('--source-train', type=int, default=d.source_train,
+    p.add_argument('--iters', type=_positive_int, default=d.iters, help='student iterations')
+    p.add_argument('--teacher-iters', type=_positive_int, default=d.teacher_iters)
+    p.add_argument('--source-train', type=_positive_int, default=d.source_train,
                    help='teacher (source) training images')
-    p.add_argument('--source-val', type=int, default=d.source_val,
+    p.add_argument('--source-val', type=_positive_int, default=d.source_val,
                    help='source val images (the teacher\'s own mAP50)')
-    p.add_argument('--target-train', type=int, default=d.target_train,
+    p.add_argument('--target-train', type=_positive_int, default=d.target_train,
                    help='student (target) training images')
-    p.add_argument('--num-val', type=int, default=d.num_val, help='target val images')
-    p.add_argument('--height', type=int, default=d.height)
-    p.add_argument('--width', type=int, default=d.width)
-    p.add_argument('--beta', type=float, default=d.beta, help='fog of the foggy val split')
+    p.add_argument('--num-val', type=_positive_int, default=d.num_val, help='target val images')
+    p.add_argument('--height', type=_positive_int, default=d.height)
+    p.add_argument('--width', type=_positive_int, default=d.width)
+    p.add_argument('--beta', type=_beta, default=d.beta, help='fog of the foggy val split')
     p.add_argument('--num-pictures', type=int, default=d.num_pictures)
     p.add_argument('--threads', type=int, default=d.threads,
                    help='torch threads per run (0: torch default)')
@@ -46,7 +90,7 @@ def parse_args(argv=None):
                    help='runs in parallel, one worker process each (default: the number of '
                         'CPU cores, capped by the number of jobs; 1: one after another in '
                         'this process)')
-    p.add_argument('--methods', default=','.join(d.methods))
+    p.add_argument('--methods', default=','.join(d.methods), type=_methods)
     return p.parse_args(argv)
 
 

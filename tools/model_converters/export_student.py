@@ -8,6 +8,7 @@ strictly into the model built from the student's own config (checked before
 anything is written when ``--check-config`` is given).
 """
 import argparse
+import os.path as osp
 import sys
 
 import procd_mm  # noqa: F401  (torch.load of mmengine checkpoints)
@@ -24,6 +25,10 @@ def main():
                         help='student config: verify the export loads strictly into its model')
     args = parser.parse_args()
     try:
+        if osp.exists(args.out) and osp.samefile(args.checkpoint, args.out):
+            raise InputError(f'OUT {args.out} is the checkpoint itself: the export would replace '
+                             'the distiller (teacher, prototype modules, optimizer state) with '
+                             'its student; write it elsewhere')
         check_out_file(args.out, 'OUT')
         kept = export_student(args.checkpoint, args.out, args.check_config, '--check-config')
     except InputError as exc:
