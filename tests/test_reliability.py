@@ -127,6 +127,30 @@ def sandbox(synthetic_root, teacher_ckpt, tmp_path_factory):
     shutil.copytree(synthetic_root, names['no_val'],
                     ignore=lambda d, files: [f for f in files if f in ('val', 'annotations')])
 
+    # data trees whose ground truth is not what it seems (train JSON changed, val as it was)
+    def ground_truth(name, change):
+        names[name] = str(box / name)
+        shutil.copytree(synthetic_root, names[name])
+        changed = json.loads(text)
+        change(changed)
+        with open(osp.join(names[name], ann), 'w') as f:
+            json.dump(changed, f)
+    first_ann = coco['annotations'][0]
+    names['first_ann'] = str(first_ann['id'])
+    names['first_image'] = str(first_ann['image_id'])
+    ground_truth('unknown_category', lambda c: c['annotations'][0].update(category_id=99))
+    ground_truth('negative_box', lambda c: c['annotations'][0]['bbox'].__setitem__(2, -5.0))
+    ground_truth('outside_box', lambda c: c['annotations'][0]['bbox'].__setitem__(0, 10000.0))
+    ground_truth('no_images', lambda c: c.update(images=[], annotations=[]))
+    names['val_without_gt'] = str(box / 'val_without_gt')
+    shutil.copytree(synthetic_root, names['val_without_gt'])
+    val_ann = osp.join(names['val_without_gt'], ann.replace('_train', '_val'))
+    with open(val_ann) as f:
+        val = json.load(f)
+    val['annotations'] = []
+    with open(val_ann, 'w') as f:
+        json.dump(val, f)
+
     # an earlier run's work dir, and one whose checkpoints are all unreadable
     work = box / 'work'
     (work / '20250101_000000').mkdir(parents=True)

@@ -17,6 +17,7 @@ import torch
 from mmengine.config import Config
 
 from procd_mm.compat_seams import SIGNATURE_MISMATCH, UNKNOWN_TYPE, raised_by_the_registry
+from procd_mm.datasets.coco_annotations import check_coco_annotations
 from procd_mm.utils import InputError
 from procd_mm.utils.checkpoint_io import is_remote, read_checkpoint
 
@@ -230,11 +231,27 @@ def build_model(cfg: Config, config_path: str) -> torch.nn.Module:
         raise InputError(f'{config_path}: model: {exc}') from None
 
 
+def check_ground_truth(paths: Sequence[str], need_annotations: bool = False) -> None:
+    """The COCO ground truth of local JSON ``paths``, checked before a dataset or metric
+    reads it; a file that is not JSON is left to the build, which names it."""
+    for path in paths:
+        if '://' in path or not osp.isfile(path):
+            continue
+        try:
+            with open(path, 'rb') as f:
+                coco = json.load(f)
+        except (ValueError, UnicodeDecodeError):
+            continue
+        check_coco_annotations(path, coco, need_annotations)
+
+
 def build_dataloader(cfg: Config, loader: str, seed: int, diff_rank_seed: bool):
-    """The loader as the runner builds it, its datasets checked (classes, images)."""
+    """The loader as the runner builds it, its ground truth and datasets checked (the
+    annotations, the classes, the images)."""
     from mmengine.runner import Runner
     ann_files = [p for p in map(_ann_path, leaf_dataset_cfgs(cfg.get(loader).get('dataset')))
                  if p and p.endswith('.json')]
+    check_ground_truth(ann_files)
     with user_errors(loader, cfg.get(loader), ann_files, f'{loader}.dataset.ann_file'):
         built = Runner.build_dataloader(copy.deepcopy(cfg.get(loader)), seed=seed,
                                         diff_rank_seed=diff_rank_seed)
@@ -249,6 +266,7 @@ def build_evaluator(cfg: Config, key: str):
     evaluator = copy.deepcopy(cfg.get(key))
     metrics = evaluator if isinstance(evaluator, list) else [evaluator]
     ann_files = [m['ann_file'] for m in metrics if isinstance(m, dict) and m.get('ann_file')]
+    check_ground_truth([p for p in ann_files if p.endswith('.json')], need_annotations=True)
     with user_errors(key, cfg.get(key), ann_files):
         if isinstance(evaluator, dict) and 'metrics' in evaluator:
             evaluator.setdefault('type', 'Evaluator')

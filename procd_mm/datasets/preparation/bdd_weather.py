@@ -179,5 +179,5 @@ def write_splits(result: ConversionResult, out_dir: str) -> Dict[str, str]:
     for split, coco in result.splits.items():
         paths[split] = osp.join(out_dir, f'{split}.json')
         with open(paths[split], 'w', encoding='utf-8') as f:
-            json.dump(coco, f)
+            json.dump(coco, f, allow_nan=False)
     return paths

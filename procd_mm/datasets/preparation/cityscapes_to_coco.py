@@ -171,6 +171,6 @@ def convert_cityscapes(cityscapes_root: str, out_dir: str,
     paths = {}
     for split, coco in cocos.items():
         path = osp.join(out_dir, ann_file_name(split))
-        write_atomically(path, lambda f, coco=coco: f.write(json.dumps(coco)), 'w')
+        write_atomically(path, lambda f, coco=coco: f.write(json.dumps(coco, allow_nan=False)), 'w')
         paths[split] = path
     return paths

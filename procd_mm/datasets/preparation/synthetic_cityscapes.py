@@ -287,7 +287,7 @@ def _render_image(rng, height: int, width: int, required: Sequence[str], count: 
 
 def _write_json(path: str, data: dict) -> None:
     with open(path, 'w', encoding='utf-8') as f:
-        json.dump(data, f, indent=2)
+        json.dump(data, f, indent=2, allow_nan=False)
 
 
 def _write_sample(root: str, split: str, city: str, name: str, canvas: _Canvas,
