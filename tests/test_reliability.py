@@ -92,6 +92,17 @@ def sandbox(synthetic_root, teacher_ckpt, tmp_path_factory):
     procd.teacher_ckpt = teacher_ckpt
     distiller = RAZOR_MODELS.build(procd).state_dict()
     names['distiller'] = _save({'meta': meta, 'state_dict': distiller}, box / 'procd_iter_2.pth')
+    # checkpoints that say which classes they were trained on (mmengine's meta.dataset_meta)
+    names['student_classes'] = _save(
+        {'meta': dict(meta, dataset_meta=dict(classes=('person', 'rider', 'motorcycle',
+                                                        'bicycle'))), 'state_dict': student},
+        box / 'student_classes.pth')
+    names['student_other_classes'] = _save(
+        {'meta': dict(meta, dataset_meta=dict(classes=('car', 'truck', 'bus', 'train'))),
+         'state_dict': student}, box / 'student_other_classes.pth')
+    names['distiller_other_classes'] = _save(
+        {'meta': dict(meta, dataset_meta=dict(classes=('car', 'truck', 'bus', 'train'))),
+         'state_dict': distiller}, box / 'procd_other_classes.pth')
 
     (box / 'broken.py').write_text('model = dict(\n    type=\'CascadeRCNN\',\n')
     (box / 'bad_argument.py').write_text(f"_base_ = '{STUDENT_TINY}'\n"

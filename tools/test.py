@@ -18,6 +18,7 @@ from procd_mm.apis import (
     build_runner,
     check_data,
     check_out_file,
+    config_classes,
     default_work_dir,
     leaf_dataset_cfgs,
     load_config,
@@ -25,7 +26,7 @@ from procd_mm.apis import (
 )
 from procd_mm.apis.tool import add_common_arguments, run_tool
 from procd_mm.utils import InputError
-from procd_mm.utils.checkpoint_io import check_fits, is_remote, read_checkpoint
+from procd_mm.utils.checkpoint_io import check_classes, check_fits, is_remote, read_checkpoint
 
 
 def parse_args():
@@ -53,6 +54,8 @@ def build_cfg(args):
     checkpoint = None
     if not is_remote(args.checkpoint):
         checkpoint = read_checkpoint(args.checkpoint)
+        check_classes(checkpoint, config_classes(cfg, 'test_dataloader'), args.checkpoint,
+                      args.config)
     cfg.load_from = args.checkpoint
     check_data(cfg, ('test_dataloader',))
     if args.show or args.show_dir:

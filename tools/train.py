@@ -12,6 +12,7 @@ from procd_mm.apis import (
     build_runner,
     check_checkpoint,
     check_data,
+    config_classes,
     default_work_dir,
     load_config,
     setup_distributed,
@@ -20,6 +21,7 @@ from procd_mm.apis.tool import add_common_arguments, run_tool
 from procd_mm.utils import InputError
 from procd_mm.utils.amp import enable_amp
 from procd_mm.utils.checkpoint_io import (
+    check_classes,
     check_fits,
     check_optimizer_fits,
     find_resume_checkpoint,
@@ -75,6 +77,8 @@ def train(args):
     if cfg.resume and cfg.load_from:
         def check_model(model, path=cfg.load_from):
             checkpoint = check_fits(model, path, args.config, '--resume checkpoint')
+            check_classes(checkpoint, config_classes(cfg, 'train_dataloader'), path,
+                          args.config, '--resume checkpoint')
             check_optimizer_fits(model, cfg.get('optim_wrapper'), checkpoint, path,
                                  args.config, '--resume checkpoint')
     runner = build_runner(cfg, args.config, ('train', 'val'), check_model)

@@ -5,12 +5,13 @@ at the config's directory, and the work dir chosen as mmdet's tools choose it.""
 import difflib
 import inspect
 import os.path as osp
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
 from procd_mm.models.algorithms.model_cfg import anchor_relative_paths
 from procd_mm.utils import InputError
+from procd_mm.utils.dataset_cfgs import config_classes, leaf_dataset_cfgs  # noqa: F401
 
 
 def parse_cfg_options(entries: Optional[Sequence[str]]) -> dict:
@@ -144,16 +145,3 @@ def default_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> 
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
-
-
-def leaf_dataset_cfgs(dataset_cfg) -> Iterator[dict]:
-    """Every leaf dataset config below dataset wrappers (``dataset=``, ``datasets=[...]``)."""
-    if dataset_cfg is None:
-        return
-    if 'datasets' in dataset_cfg:
-        for sub in dataset_cfg['datasets']:
-            yield from leaf_dataset_cfgs(sub)
-    elif 'dataset' in dataset_cfg:
-        yield from leaf_dataset_cfgs(dataset_cfg['dataset'])
-    else:
-        yield dataset_cfg

@@ -132,6 +132,21 @@ def check_fits(model: torch.nn.Module, path: str, config: str, what: str = 'chec
     return checkpoint
 
 
+def check_classes(checkpoint: dict, classes, path: str, config: str,
+                  what: str = 'checkpoint') -> None:
+    """Refuse ``checkpoint`` if the classes it was trained on (``meta.dataset_meta``, which
+    mmengine writes) differ in names or order from ``classes`` (``config``'s); a checkpoint
+    without them (mmdet's, mmrazor's) passes."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    dataset_meta = meta.get('dataset_meta') if isinstance(meta, dict) else None
+    saved = dataset_meta.get('classes') if isinstance(dataset_meta, dict) else None
+    if saved is None or classes is None or tuple(saved) == tuple(classes):
+        return
+    differ = 'order' if sorted(saved) == sorted(classes) else 'names'
+    raise InputError(f'{what} {path} was trained on the classes {list(saved)}, {config} has '
+                     f'{list(classes)} (their {differ} differ)')
+
+
 def check_optimizer_fits(model: torch.nn.Module, optim_wrapper_cfg, checkpoint: dict,
                          path: str, config: str, what: str = 'resumed checkpoint') -> None:
     """Refuse a resume whose optimizer state has other parameter groups than ``config`` builds.

@@ -8,11 +8,13 @@ from mmengine.registry import init_default_scope
 
 from procd_mm.utils import InputError
 from procd_mm.utils.checkpoint_io import (
+    check_classes,
     describe_mismatch,
     key_mismatch,
     read_checkpoint,
     write_atomically,
 )
+from procd_mm.utils.dataset_cfgs import config_classes
 
 PREFIX = 'architecture.'
 
@@ -30,7 +32,7 @@ def student_state_dict(checkpoint: dict, source: str = 'checkpoint') -> dict:
 
 
 def check_student_fits(state: dict, src: str, check_config: str,
-                       label: str = 'check_config') -> None:
+                       label: str = 'check_config') -> Config:
     """Refuse unless ``state`` loads strictly into the model of ``check_config`` (named
     ``label`` in the messages: the caller's name for it)."""
     from mmdet.registry import MODELS
@@ -46,6 +48,7 @@ def check_student_fits(state: dict, src: str, check_config: str,
     if missing or unexpected or mismatched:
         raise InputError(f'the student of {src} does not fit {label} {check_config}: '
                          + describe_mismatch(missing, unexpected, mismatched))
+    return cfg
 
 
 def export_student(src: str, dst: str, check_config: Optional[str] = None,
@@ -57,7 +60,9 @@ def export_student(src: str, dst: str, check_config: Optional[str] = None,
     checkpoint = read_checkpoint(src, mmap=False)
     state = student_state_dict(checkpoint, src)
     if check_config:
-        check_student_fits(state, src, check_config, label)
+        cfg = check_student_fits(state, src, check_config, label)
+        check_classes(checkpoint, config_classes(cfg, 'train_dataloader'), src,
+                      f'{label} {check_config}', 'the distiller checkpoint')
     meta = checkpoint.get('meta', {}) if isinstance(checkpoint.get('meta'), dict) else {}
     meta = {k: v for k, v in meta.items()
             if k in ('dataset_meta', 'epoch', 'iter', 'mmengine_version', 'seed')}
