@@ -27,7 +27,10 @@ Four known breakages are repaired here, and nowhere else:
    for the packages of its fixed ``MODULE2PACKAGE`` table. ``procd_mm`` is added to it, so
    that a config anywhere can inherit ``procd_mm::_base_/distillers/procd.py`` or name
    ``cfg_path='procd_mm::_base_/models/...'``, read from the installed package's
-   ``.mim/configs`` (the repository's ``configs/``).
+   ``.mim/configs`` (the repository's ``configs/``). mmengine finds a package's folder with
+   ``get_installed_path``, from the distribution's location; an editable install (pip's
+   PEP 660 finder, ``make setup``) has no folder there, so for ``procd_mm`` the folder is
+   taken from where Python imports it.
 
 Every other upstream detail the project relies on beyond public APIs (a private name, a
 signature, a message format) is listed with these three in :mod:`procd_mm.compat_seams`,
@@ -105,8 +108,23 @@ def map_roi_levels_in_float32() -> None:
 
 def register_config_scope() -> None:
     """Let mmengine resolve ``procd_mm::folder/file.py`` from the installed package."""
-    from mmengine.config import utils
+    import importlib.util
+    import os.path as osp
+
+    from mmengine.config import config, utils
+    from mmengine.hub import hub
     utils.MODULE2PACKAGE.setdefault('procd_mm', 'procd_mm')
+    mmengine_path = config.get_installed_path
+    if getattr(mmengine_path, 'procd_mm_folder', False):
+        return
+
+    def get_installed_path(package: str) -> str:
+        if package == 'procd_mm':
+            return osp.dirname(importlib.util.find_spec('procd_mm').origin)
+        return mmengine_path(package)
+
+    get_installed_path.procd_mm_folder = True
+    config.get_installed_path = hub.get_installed_path = get_installed_path
 
 
 def apply() -> None:

@@ -75,11 +75,13 @@ def _map_roi_levels() -> bool:
 
 
 def _config_scope_table() -> bool:
-    from mmengine.config import utils
+    from mmengine.config import Config, utils
     from mmengine.hub import hub
     return isinstance(utils.MODULE2PACKAGE, dict) \
         and 'MODULE2PACKAGE' in _source(utils._get_package_and_cfg_path) \
-        and '_get_package_and_cfg_path' in _source(hub.get_config)
+        and '_get_package_and_cfg_path' in _source(hub.get_config) \
+        and 'get_installed_path(package)' in _source(hub.get_config) \
+        and 'get_installed_path(package)' in _source(Config._get_cfg_path)
 
 
 def _from_cfg_keywords() -> bool:
@@ -171,7 +173,8 @@ SEAMS = (
     Seam('mmdet', 'compat.py (repair 3)', 'SingleRoIExtractor.forward casts the RoIs to the '
          'feature dtype, then calls map_roi_levels(rois, num_levels)', _map_roi_levels),
     Seam('mmengine', 'compat.py (repair 4)', 'pkg::folder/file.py resolves through the '
-         'MODULE2PACKAGE table, in _base_ and in mmengine.hub.get_config', _config_scope_table),
+         'MODULE2PACKAGE table, and the package folder from the module global '
+         'get_installed_path of mmengine.config.config and mmengine.hub.hub', _config_scope_table),
     Seam('mmengine', 'apis/runner.py', 'Runner.from_cfg(cfg) calls the class with keyword '
          'arguments named as the config keys', _from_cfg_keywords),
     Seam('mmengine', 'apis/preflight.py', 'the registry\'s "X is not in the Y registry" '

@@ -153,3 +153,20 @@ def test_configs_resolve_from_a_non_editable_install(tmp_path):
     where, built = result.stdout.strip().splitlines()[-2:]
     assert where.startswith(str(site))
     assert built == 'ProCKD SwinTransformer 128 3'
+
+
+def test_configs_resolve_from_this_install_outside_the_checkout(tmp_path):
+    """The same with this environment's install of the checkout (editable: pip's finder, no
+    folder under site-packages), from a directory where the checkout is not on sys.path."""
+    (tmp_path / 'row.py').write_text(
+        "_base_ = ['procd_mm::_base_/distillers/procd_swin-b_coco_teacher.py']\n")
+    code = ('import procd_mm\n'
+            'from mmengine.config import Config\n'
+            'from mmengine.hub import get_config\n'
+            "print(Config.fromfile('row.py').model.type, get_config("
+            "'procd_mm::_base_/models/cascade-mask-rcnn_swin-b-p4-w7_fpn_coco.py')"
+            '.model.backbone.embed_dims)\n')
+    result = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, text=True,
+                            capture_output=True, env=isolated_pip_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == 'ProCKD 128'

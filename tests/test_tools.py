@@ -90,3 +90,15 @@ def test_dist_train_two_cpu_processes(synthetic_root, tmp_path):
 
 # Bad input (missing config, data root or checkpoints, --amp on CPU, ...) is the sweep of
 # docs/reliability.md, run row by row by tests/test_reliability.py.
+
+
+def test_a_test_run_that_scores_nothing_fails(trained, synthetic_root, tmp_path):
+    """No detection at all (here: a score threshold above every score): mmdet's metric
+    computes nothing; the run ends with one line and status 1 instead of printing no metric."""
+    result = run_tool('tools/test.py', CONFIG, str(trained / f'iter_{N}.pth'),
+                      '--work-dir', str(tmp_path), '--cfg-options',
+                      'model.test_cfg.rcnn.score_thr=1.01', *data_options(synthetic_root),
+                      check=False)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        'error: no metric was computed: the model of ')

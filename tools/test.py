@@ -117,7 +117,12 @@ def test(args):
     runner = build_runner(cfg, args.config, ('test',), check_model)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-    runner.test()
+    if not runner.test():
+        # mmdet's CocoMetric logs "the testing results of the whole dataset is empty" and
+        # returns no metric: a run that scored nothing must not end as one that scored
+        raise InputError(f'no metric was computed: the model of {args.config} with '
+                         f'{args.checkpoint} made no detection on the test split (corrupted '
+                         'or untrained weights, or a score threshold above every score?)')
 
 
 if __name__ == '__main__':
