@@ -5,11 +5,12 @@ import time
 
 from mmengine.config import Config
 
+from procd_mm.apis import load_config
+
 from .options import (
     CONFIG_DIR,
     METHOD_NAMES,
     METHODS,
-    REPO,
     VAL_ANN,
     DemoOptions,
     regime_of,
@@ -19,14 +20,14 @@ from .options import (
 
 
 def _load(name: str) -> Config:
-    """The config, without yapf formatting of its text.
+    """The config, loaded as the tools load it, without yapf formatting of its text.
 
     mmengine formats a config with yapf each time a runner logs or dumps it (four times per
     runner, about half a second each for these configs); the demo's 37 runners dump the same
     config as unformatted Python instead. ``Config.fromfile`` of mmengine 0.10.7 drops its
     ``format_python_code`` argument for non-lazy configs, hence the second constructor.
     """
-    cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
+    cfg = load_config(osp.join(CONFIG_DIR, name))
     return Config(cfg.to_dict(), filename=cfg.filename, format_python_code=False)
 
 
@@ -61,13 +62,6 @@ def _name_run(cfg: Config, work_dir: str, name: str) -> None:
     cfg.visualizer = dict(cfg.visualizer, name=unique)
 
 
-def _absolute_cfg_path(model_part) -> None:
-    """Make a ``cfg_path`` of a sub-model absolute (the configs name them from the repo root)."""
-    if isinstance(model_part, dict) and isinstance(model_part.get('cfg_path'), str) \
-            and not osp.isabs(model_part['cfg_path']) and '::' not in model_part['cfg_path']:
-        model_part['cfg_path'] = osp.join(REPO, model_part['cfg_path'])
-
-
 def teacher_cfg(opts: DemoOptions, source_root: str) -> Config:
     cfg = _load(regime_of(opts).teacher_config)
     _point_data(cfg, source_root)
@@ -87,7 +81,6 @@ def student_cfg(method: str, seed: int, opts: DemoOptions, target_root: str,
     if method != 'student':
         cfg.model.teacher_ckpt = teacher_ckpt
         cfg.model.teacher = dict(cfg_path=osp.join(CONFIG_DIR, regime_of(opts).teacher_config))
-        _absolute_cfg_path(cfg.model.get('architecture'))
         if method == 'cwd':
             cfg.model.lambda_pro = 0.0
     _point_data(cfg, target_root)

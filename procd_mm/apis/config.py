@@ -9,9 +9,11 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
-from procd_mm.models.algorithms.model_cfg import anchor_relative_paths
 from procd_mm.utils import InputError
 from procd_mm.utils.dataset_cfgs import config_classes, leaf_dataset_cfgs  # noqa: F401
+from procd_mm.utils.paths import find_file, is_relative_local
+
+PATH_KEYS = ('cfg_path', 'teacher_ckpt')
 
 
 def parse_cfg_options(entries: Optional[Sequence[str]]) -> dict:
@@ -57,6 +59,21 @@ def load_config(path: str, cfg_options=None) -> Config:
     if 'model' in cfg:
         anchor_relative_paths(cfg.model, osp.dirname(osp.abspath(path)))
     return cfg
+
+
+def anchor_relative_paths(model_cfg, config_dir: str) -> None:
+    """Make every relative ``cfg_path`` / ``teacher_ckpt`` of a model config absolute, in
+    place, where the project's path rule (:mod:`procd_mm.utils.paths`) finds the file from
+    ``config_dir``; a path it finds nowhere stays as written, for the error that names it."""
+    if isinstance(model_cfg, dict):
+        for key, value in model_cfg.items():
+            if key in PATH_KEYS and is_relative_local(value):
+                model_cfg[key] = find_file(value, config_dir) or value
+            else:
+                anchor_relative_paths(value, config_dir)
+    elif isinstance(model_cfg, (list, tuple)):
+        for item in model_cfg:
+            anchor_relative_paths(item, config_dir)
 
 
 def _check_option(root: dict, key: str, value) -> None:

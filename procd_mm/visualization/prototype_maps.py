@@ -11,31 +11,51 @@ maps show ``A`` of the few prototypes with the largest total assignment mass.
 """
 import os
 import os.path as osp
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
 from mmengine.config import Config
 
+from procd_mm.utils import InputError
+from procd_mm.utils.checkpoint_io import (
+    describe_mismatch,
+    is_distiller_state,
+    key_mismatch,
+    read_checkpoint,
+    state_dict_of,
+)
 
-def load_procd(config: Union[str, Config], checkpoint: str, device: str = 'cpu'):
-    """Build the ProCKD model of ``config`` and load every weight (teacher included).
+
+def load_procd(cfg: Config, checkpoint: str, device: str = 'cpu'):
+    """Build the ProCKD model of ``cfg`` and load every weight (teacher included).
 
     The teacher's weights come from the distiller checkpoint itself, so the
-    config's ``teacher_ckpt`` is not read.
+    config's ``teacher_ckpt`` is not read. A checkpoint that does not fit the distiller
+    (a plain or exported student, another config's distiller) is an :class:`InputError`
+    naming it.
     """
-    from mmengine.runner import load_checkpoint
+    from mmengine.runner.checkpoint import _load_checkpoint_to_model
     from mmrazor.registry import MODELS
 
     import procd_mm  # noqa: F401
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
     model_cfg = cfg.model.copy()
     model_cfg.teacher_ckpt = None
     model_cfg.teacher_strict = False
     model = MODELS.build(model_cfg)
-    if model.prototype_branch is None:
-        raise ValueError('the model has no prototype_learning module (lambda_pro = 0?)')
-    load_checkpoint(model, checkpoint, map_location=device, strict=True, logger='silent')
+    if getattr(model, 'prototype_branch', None) is None:
+        raise InputError(f'{cfg.filename}: the model has no prototype branch (model.lambda_pro '
+                         'is 0 or it is not a ProCKD model); there are no prototypes to draw')
+    state = state_dict_of(read_checkpoint(checkpoint), checkpoint)
+    if not is_distiller_state(state):
+        raise InputError(f'checkpoint {checkpoint} holds a plain detector\'s weights (no '
+                         'architecture.*/teacher.* keys); the maps need the ProC-KD training '
+                         'checkpoint, which holds the teacher and the prototypes')
+    missing, unexpected, mismatched = key_mismatch(model.state_dict(), state)
+    if missing or unexpected or mismatched:
+        raise InputError(f'checkpoint {checkpoint} does not fit the model of {cfg.filename}: '
+                         + describe_mismatch(missing, unexpected, mismatched))
+    _load_checkpoint_to_model(model, state, strict=True)
     model.to(device).eval()
     return model, cfg
 
@@ -137,7 +157,7 @@ def draw(image: str, maps: Dict[str, dict], out_file: str, top_k: int = 3,
     return out_file
 
 
-def visualize(config: Union[str, Config], checkpoint: str, images: Sequence[str], out_dir: str,
+def visualize(config: Config, checkpoint: str, images: Sequence[str], out_dir: str,
               top_k: int = 3, device: str = 'cpu') -> List[str]:
     """Write ``<stem>_prototypes.png`` and ``<stem>_prototypes.npz`` per image; return PNGs."""
     model, cfg = load_procd(config, checkpoint, device)

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
+from procd_mm.apis import load_config
 from procd_mm.visualization.prototype_maps import load_procd, prototype_maps
 from tests.conftest import REPO, run_tool
 
@@ -36,7 +37,7 @@ def test_assignment_map_is_argmax_of_assign(synthetic_root, tmp_path):
     assert len(pngs) == 2
 
     # independent reference: the model's own teacher/student P5 through assign()
-    model, cfg = load_procd(CONFIG, ckpt)
+    model, cfg = load_procd(load_config(CONFIG), ckpt)
     level = model.prototype_branch.level
     for image, png in zip(images, pngs):
         assert osp.getsize(png) > 0
@@ -78,7 +79,7 @@ def test_a_student_of_another_width_has_the_teacher_row_only(synthetic_root, tmp
     png = [ln for ln in res.stdout.splitlines() if ln.endswith('.png')][0]
     saved = np.load(png[:-4] + '.npz')
     assert sorted(saved.files) == ['teacher_argmax', 'teacher_assign']
-    model, cfg = load_procd(config, ckpt)
+    model, cfg = load_procd(load_config(config), ckpt)
     assert model.prototype_branch.teacher_projection is not None
     from procd_mm.visualization.prototype_maps import _test_pipeline
     data = _test_pipeline(cfg)(dict(img_path=image, img_id=0))
@@ -91,3 +92,26 @@ def test_a_student_of_another_width_has_the_teacher_row_only(synthetic_root, tmp
         a = model.prototype_branch.prototype_learning.assign(feat)[0]
     np.testing.assert_allclose(saved['teacher_assign'], a.reshape(a.shape[0], *feat.shape[-2:]),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_a_plain_student_checkpoint_is_one_line(synthetic_root, tmp_path):
+    """The maps need the teacher and the prototypes: a plain (exported) student's
+    checkpoint is refused in one line naming it, before any output is written."""
+    from mmdet.registry import MODELS
+
+    import procd_mm  # noqa: F401
+    student = MODELS.build(Config.fromfile(
+        osp.join(REPO, 'configs', 'synthetic', 'student_tiny.py')).model)
+    ckpt = str(tmp_path / 'student.pth')
+    torch.save({'state_dict': student.state_dict(), 'meta': {}}, ckpt)
+    image = sorted(__import__('glob').glob(
+        osp.join(synthetic_root, 'leftImg8bit', 'val', '*', '*.png')))[0]
+    out_dir = tmp_path / 'maps'
+    res = run_tool('tools/analysis/visualize_prototypes.py', CONFIG, ckpt, image,
+                   '--out-dir', str(out_dir), check=False, timeout=300)
+    assert res.returncode == 1 and 'Traceback' not in res.stderr
+    assert res.stderr.strip().splitlines()[-1:] == [
+        f"error: checkpoint {ckpt} holds a plain detector's weights (no "
+        'architecture.*/teacher.* keys); the maps need the ProC-KD training checkpoint, which '
+        'holds the teacher and the prototypes']
+    assert not out_dir.exists()

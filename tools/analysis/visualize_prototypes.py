@@ -13,6 +13,8 @@ import argparse
 import os.path as osp
 import sys
 
+from procd_mm.apis import check_checkpoint, load_config
+from procd_mm.utils import InputError
 from procd_mm.visualization import visualize
 
 
@@ -25,10 +27,16 @@ def main(argv=None):
     p.add_argument('--top-k', type=int, default=3, help='heat maps of this many prototypes')
     p.add_argument('--device', default='cpu')
     a = p.parse_args(argv)
-    for path in a.images:
-        if not osp.isfile(path):
-            sys.exit(f'error: image not found: {path}')
-    for out in visualize(a.config, a.checkpoint, a.images, a.out_dir, a.top_k, a.device):
+    try:
+        for path in a.images:
+            if not osp.isfile(path):
+                raise InputError(f'image not found: {path}')
+        cfg = load_config(a.config)
+        check_checkpoint(a.checkpoint)
+        outputs = visualize(cfg, a.checkpoint, a.images, a.out_dir, a.top_k, a.device)
+    except InputError as exc:
+        sys.exit(f'error: {exc}')
+    for out in outputs:
         print(out)
 
 
