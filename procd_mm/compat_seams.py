@@ -148,10 +148,11 @@ def _dataloader_iterator() -> bool:
         _source(IterBasedTrainLoop.run)
 
 
-def _bbox_loss_sampling_results_last() -> bool:
+def _bbox_loss_sampling_results() -> bool:
     from mmdet.models.roi_heads import CascadeRoIHead, StandardRoIHead
-    return _params(StandardRoIHead.bbox_loss)[-1] == 'sampling_results' \
-        and _params(CascadeRoIHead.bbox_loss)[-1] == 'sampling_results'
+    return all('sampling_results' in _params(head.bbox_loss)
+               and 'self.bbox_loss(' in _source(head.loss)
+               for head in (StandardRoIHead, CascadeRoIHead))
 
 
 def _batch_norm_forward() -> bool:
@@ -195,11 +196,12 @@ SEAMS = (
     Seam('mmengine', 'engine/hooks/rng_state_hook.py', 'IterBasedTrainLoop draws its batches '
          'from loop.dataloader_iterator', _dataloader_iterator),
     Seam('mmdet', 'models/algorithms/prototype_path.py', 'StandardRoIHead / CascadeRoIHead '
-         '.bbox_loss take the sampling results last', _bbox_loss_sampling_results_last),
+         '.loss call self.bbox_loss, which takes an argument sampling_results',
+         _bbox_loss_sampling_results),
     Seam('torch', 'models/algorithms/plain_batch_statistics.py', '_BatchNorm.forward(input), '
          'replaced per layer during a path pass', _batch_norm_forward),
     Seam('mmdet', 'evaluation/per_class_ap50_metric.py', 'CocoMetric builds its COCOeval / '
-         'COCOevalMP from module globals', _coco_metric_globals),
+         'COCOevalMP from module globals (replaced once by recording subclasses)', _coco_metric_globals),
 )
 
 

@@ -1,5 +1,6 @@
 """COCO bbox evaluation plus the paper's per-class AP50 row (paper Tables II-IV)."""
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Dict, Iterator, List, Optional
 
 import numpy as np
@@ -11,31 +12,46 @@ from mmengine.logging import print_log
 from .paper_table import AP50_PREFIX, MEAN_KEY, TABLE_NAME, format_markdown, write_tables
 
 
+_CAPTURED: ContextVar[Optional[List]] = ContextVar('procd_coco_evals', default=None)
+
+
+def _recording(cls):
+    """``cls`` (pycocotools' ``COCOeval`` or mmdet's ``COCOevalMP``), which also appends
+    every instance to the list of the innermost :func:`_capture_coco_evals` of the current
+    context (thread, task); outside one it is ``cls`` exactly."""
+    if getattr(cls, '_procd_recording', False):
+        return cls
+
+    class Recording(cls):
+        _procd_recording = True
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            captured = _CAPTURED.get()
+            if captured is not None:
+                captured.append(self)
+
+    Recording.__name__ = Recording.__qualname__ = cls.__name__
+    return Recording
+
+
+# ``CocoMetric.compute_metrics`` keeps its evaluator in a local variable and builds it from
+# the globals of its module; those are replaced once, here, by recording subclasses. Each
+# capture has its own list in a context variable, so metrics nested in one another or run
+# in several threads each see their own evaluators.
+for _name in ('COCOeval', 'COCOevalMP'):
+    setattr(mmdet_coco_metric, _name, _recording(getattr(mmdet_coco_metric, _name)))
+
+
 @contextmanager
 def _capture_coco_evals() -> Iterator[List]:
-    """Record every ``COCOeval`` / ``COCOevalMP`` that mmdet's CocoMetric builds.
-
-    ``CocoMetric.compute_metrics`` keeps its evaluator in a local variable, so
-    its accumulated ``eval['precision']`` is reached by wrapping the two
-    constructors it looks up in its module for the duration of one call.
-    """
-    captured = []
-    originals = {name: getattr(mmdet_coco_metric, name) for name in ('COCOeval', 'COCOevalMP')}
-
-    def recording(cls):
-        def build(*args, **kwargs):
-            coco_eval = cls(*args, **kwargs)
-            captured.append(coco_eval)
-            return coco_eval
-        return build
-
-    for name, cls in originals.items():
-        setattr(mmdet_coco_metric, name, recording(cls))
+    """The ``COCOeval`` / ``COCOevalMP`` objects that mmdet's CocoMetric builds inside."""
+    captured: List = []
+    token = _CAPTURED.set(captured)
     try:
         yield captured
     finally:
-        for name, cls in originals.items():
-            setattr(mmdet_coco_metric, name, cls)
+        _CAPTURED.reset(token)
 
 
 def ap_at_iou(precision: np.ndarray, iou_index: int, class_index: int) -> float:

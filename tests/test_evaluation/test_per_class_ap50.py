@@ -157,3 +157,41 @@ def test_write_tables_without_rows_names_the_keys(tmp_path):
 def test_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PerClassAP50Metric(**kwargs)
+
+
+def test_metrics_in_threads_and_nested_each_read_their_own_evaluator(ann_file, tmp_path):
+    """The evaluators are captured per context, not through a module global swapped per
+    call: two metrics computed at once in two threads, one of them on other predictions,
+    and a capture nested in another each get their own COCOeval's precision."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mmdet.evaluation.metrics import coco_metric
+
+    from procd_mm.evaluation.per_class_ap50_metric import _capture_coco_evals
+
+    def run(shift):
+        metric = PerClassAP50Metric(ann_file=ann_file)
+        metric.dataset_meta = dict(classes=CLASSES)
+        samples = data_samples()
+        for sample in samples:  # shifted boxes score lower
+            sample['pred_instances']['bboxes'] += shift
+        metric.process({}, samples)
+        return metric.evaluate(size=len(samples))
+
+    alone = {shift: run(shift) for shift in (0., 6.)}
+    assert alone[0.]['coco/bbox_mAP50_paper'] != alone[6.]['coco/bbox_mAP50_paper']
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(run, [0., 6.] * 4))
+    for shift, results in zip([0., 6.] * 4, together):
+        assert results == pytest.approx(alone[shift], nan_ok=True)
+
+    coco = COCO(ann_file)
+    with _capture_coco_evals() as outer:
+        first = coco_metric.COCOeval(coco, coco, 'bbox')
+        with _capture_coco_evals() as inner:
+            second = coco_metric.COCOeval(coco, coco, 'bbox')
+        third = coco_metric.COCOeval(coco, coco, 'bbox')
+    assert inner == [second] and outer == [first, third]
+    assert isinstance(first, COCOeval)
+    outside = coco_metric.COCOeval(coco, coco, 'bbox')
+    assert outside not in outer

@@ -11,6 +11,7 @@ would only add a copy of ``L_stu`` (docs/method.md, "Level-3 rows").
 Works with mmdet's ``StandardRoIHead`` (Faster / Mask R-CNN) and ``CascadeRoIHead``
 (Cascade (Mask) R-CNN) and their subclasses that keep ``bbox_loss``.
 """
+import inspect
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
@@ -80,13 +81,21 @@ class PrototypePath:
 
     @contextmanager
     def plain_pass(self):
-        """Record the stages and batch statistics of the student's own loss computation."""
+        """Record the stages and batch statistics of the student's own loss computation.
+
+        mmdet's ``roi_head.loss`` calls ``self.bbox_loss(..., sampling_results)`` once per
+        stage and keeps the results local; the head's ``bbox_loss`` is wrapped, for this
+        pass only, to see them. Its arguments are bound by name (``sampling_results``),
+        so the wrap does not depend on their order.
+        """
         self.stages = []
         bbox_loss = self.roi_head.bbox_loss
+        signature = inspect.signature(bbox_loss)
 
         def recording_bbox_loss(*args, **kwargs):
             results = bbox_loss(*args, **kwargs)
-            self._record(args[-1] if args else kwargs['sampling_results'], results)
+            self._record(signature.bind(*args, **kwargs).arguments['sampling_results'],
+                         results)
             return results
 
         self.roi_head.bbox_loss = recording_bbox_loss
