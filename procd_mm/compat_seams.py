@@ -201,7 +201,8 @@ SEAMS = (
     Seam('torch', 'models/algorithms/plain_batch_statistics.py', '_BatchNorm.forward(input), '
          'replaced per layer during a path pass', _batch_norm_forward),
     Seam('mmdet', 'evaluation/per_class_ap50_metric.py', 'CocoMetric builds its COCOeval / '
-         'COCOevalMP from module globals (replaced once by recording subclasses)', _coco_metric_globals),
+         'COCOevalMP from module globals (replaced once by recording subclasses)',
+         _coco_metric_globals),
 )
 
 

@@ -164,3 +164,46 @@ def test_dense_student_through_the_tools(student, levels, synthetic_root, teache
     assert 'coco/bbox_mAP_50:' in result.stdout + result.stderr
     row = json.loads((table / 'per_class_ap50.json').read_text())
     assert tuple(row['classes']) == Config.fromfile(student).classes
+
+
+def test_a_kill_during_an_export_leaves_the_old_file_or_nothing(cwd_run, tmp_path):
+    """SIGKILL while the export writes (its hidden temporary file exists): OUT is the earlier
+    file, byte for byte, or absent when there was none; never a partial checkpoint."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = str(cwd_run / f'iter_{ITERS}.pth')
+    killed = {True: 0, False: 0}  # had an earlier file -> kills while writing
+    for attempt in range(12):
+        had_old = attempt % 2 == 0
+        out_dir = tmp_path / f'attempt{attempt}'
+        out_dir.mkdir()
+        out = out_dir / 'student.pth'
+        if had_old:
+            out.write_bytes(b'an earlier export')
+        proc = subprocess.Popen([sys.executable, 'tools/model_converters/export_student.py',
+                                 src, str(out)], cwd=REPO, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        while proc.poll() is None:
+            if any(p.name.startswith('.student.pth.') for p in out_dir.iterdir()):
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.0005)
+        proc.wait()
+        if proc.returncode == -signal.SIGKILL:
+            killed[had_old] += 1
+            if had_old:
+                assert out.read_bytes() == b'an earlier export'
+            else:
+                assert not out.exists()
+        else:  # finished before the kill: the whole student
+            assert proc.returncode == 0
+            assert 'state_dict' in torch.load(out, weights_only=True)
+        assert [p.name for p in out_dir.iterdir() if p.name.endswith('.pth')] == \
+            (['student.pth'] if out.exists() else [])
+        if killed[True] and killed[False]:
+            break
+    assert killed[True] and killed[False], f'no kill landed during the write: {killed}'

@@ -11,7 +11,6 @@ from mmengine.logging import print_log
 
 from .paper_table import AP50_PREFIX, MEAN_KEY, TABLE_NAME, format_markdown, write_tables
 
-
 _CAPTURED: ContextVar[Optional[List]] = ContextVar('procd_coco_evals', default=None)
 
 

@@ -1,4 +1,4 @@
-"""Reading checkpoints with one-line errors, and writing files atomically.
+"""Reading checkpoints with one-line errors, their content digest, and atomic writes.
 
 Every place that reads a checkpoint the user named (``--resume``, ``load_from``,
 ``teacher_ckpt``, the checkpoint of ``tools/test.py``, the export tool) goes
@@ -6,8 +6,16 @@ through :func:`read_checkpoint`: a missing, empty, truncated or refused file, or
 one that unpickles to something other than a dict, is an :class:`InputError`
 naming the file. Nothing here ever suggests ``weights_only=False``: a file that
 the allow-list of :mod:`procd_mm.compat` refuses is not loaded at all.
+
+Checkpoints the project writes (training, export, weight conversion) carry
+``meta['content_sha256']``, a SHA-256 of their weights and optimizer state
+(:func:`content_digest`); :func:`read_checkpoint` checks it, so a file whose tensor bytes
+changed on disk is refused instead of evaluated. Checkpoints without one (mmdet's,
+mmrazor's, older ones) load as before.
 """
+import errno
 import glob
+import hashlib
 import os
 import os.path as osp
 import re
@@ -65,7 +73,63 @@ def read_checkpoint(path: str, what: str = 'checkpoint', mmap: bool = True) -> d
     if not isinstance(obj, dict):
         raise InputError(f'{what} {path} is not a checkpoint: it unpickles to '
                          f'{type(obj).__name__}, not to a dict of weights')
+    check_digest(obj, path, what)
     return obj
+
+
+# ------------------------------------------------------------------ content digest
+
+DIGEST_KEY = 'content_sha256'
+DIGESTED = ('state_dict', 'optimizer')  # what the runner writes before any hook runs
+
+
+def _hash(h, obj) -> None:
+    if isinstance(obj, torch.Tensor):
+        tensor = obj.detach().cpu().contiguous()
+        h.update(f'T{tensor.dtype}{tuple(tensor.shape)}'.encode())
+        if tensor.numel():
+            h.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(obj, dict):
+        h.update(b'{')
+        for key in sorted(obj, key=repr):
+            h.update(repr(key).encode())
+            _hash(h, obj[key])
+        h.update(b'}')
+    elif isinstance(obj, (list, tuple)):
+        h.update(b'[')
+        for item in obj:
+            _hash(h, item)
+        h.update(b']')
+    else:
+        h.update(repr(obj).encode())
+
+
+def content_digest(checkpoint: dict) -> str:
+    """SHA-256 of the checkpoint's ``state_dict`` and ``optimizer`` (names, dtypes, shapes,
+    bytes), the same before saving and after loading."""
+    h = hashlib.sha256()
+    for key in DIGESTED:
+        if key in checkpoint:
+            h.update(key.encode())
+            _hash(h, checkpoint[key])
+    return h.hexdigest()
+
+
+def add_digest(checkpoint: dict) -> dict:
+    """Set ``checkpoint['meta'][DIGEST_KEY]`` (in place); returns ``checkpoint``."""
+    if not isinstance(checkpoint.get('meta'), dict):
+        checkpoint['meta'] = {}
+    checkpoint['meta'][DIGEST_KEY] = content_digest(checkpoint)
+    return checkpoint
+
+
+def check_digest(checkpoint: dict, path: str, what: str = 'checkpoint') -> None:
+    """Refuse a checkpoint whose content no longer matches the digest saved with it."""
+    meta = checkpoint.get('meta')
+    saved = meta.get(DIGEST_KEY) if isinstance(meta, dict) else None
+    if saved is not None and saved != content_digest(checkpoint):
+        raise InputError(f'{what} {path} is corrupt: its weights differ from the content '
+                         f'digest saved with them ({DIGEST_KEY} {str(saved)[:12]}...)')
 
 
 def state_dict_of(checkpoint: dict, path: str, what: str = 'checkpoint') -> Dict[str, object]:
@@ -237,13 +301,25 @@ def _umask() -> int:
     return mask
 
 
+def _disk_full(exc: BaseException) -> bool:
+    """``exc`` is, or was raised while handling, an ``ENOSPC`` ``OSError``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def write_atomically(path: str, write: Callable, mode: str = 'wb') -> None:
     """Write ``path`` through a temporary file in the same directory, then rename it.
 
     ``os.replace`` is atomic on POSIX file systems: a reader (or a process killed
     mid-save) sees the old file or the new one, never a partial one. The temporary
     file is hidden and does not end in ``.pth``, so nothing mistakes it for a
-    checkpoint.
+    checkpoint. A full disk (``ENOSPC``, which ``torch.save`` reports as a ``RuntimeError``
+    chained to it) is an :class:`InputError` naming ``path``; the old file stays.
     """
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -255,9 +331,12 @@ def write_atomically(path: str, write: Callable, mode: str = 'wb') -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if osp.exists(tmp):
             os.unlink(tmp)
+        if _disk_full(exc):
+            kept = 'the old file is kept' if osp.exists(path) else 'nothing was written'
+            raise InputError(f'no space left on the device to write {path} ({kept})') from exc
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(directory, os.O_RDONLY)

@@ -20,6 +20,7 @@ from procd_mm.apis import check_checkpoint
 from procd_mm.models.algorithms.teacher_checkpoint import load_teacher_checkpoint
 from procd_mm.models.converters import convert_swin_official
 from procd_mm.utils import InputError
+from procd_mm.utils.checkpoint_io import add_digest, write_atomically
 
 DEFAULT_CONFIG = 'configs/_base_/models/cascade-mask-rcnn_swin-b-p4-w7_fpn_coco.py'
 
@@ -40,7 +41,8 @@ def convert(src: str, dst: str) -> None:
     print(f'{len(report.renamed)} renamed, {len(report.kept)} kept, '
           f'{len(report.dropped)} dropped, {len(report.unmatched)} unmatched')
     meta = dict(checkpoint.get('meta', {}), converted_from=src)
-    torch.save(dict(state_dict=converted, meta=meta), dst)
+    converted_ckpt = add_digest(dict(state_dict=converted, meta=meta))
+    write_atomically(dst, lambda f: torch.save(converted_ckpt, f))
 
 
 def check(dst: str, config: str) -> None:

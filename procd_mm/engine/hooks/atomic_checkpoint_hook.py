@@ -6,6 +6,11 @@
 * With ``max_keep_ckpts``, the oldest checkpoint is deleted only after the new one
   is in place (mmengine deletes it first, so a crash mid-save could leave none).
 * ``last_checkpoint`` is written atomically too.
+* Every checkpoint carries a content digest of its weights and optimizer state
+  (``meta['content_sha256']``), which the project's tools check when they read it.
+* With ``save_best``, an evaluation whose key metric is undefined (NaN, or COCO's -1 for
+  "no ground truth") is not a candidate: no "best" checkpoint is chosen on it, and the
+  log says so (mmengine would keep it, -1 and NaN compare as scores).
 * SIGINT (Ctrl-C) during a save is held until the save is done, then raised:
   otherwise it can land in the config formatting of the save, which mmengine
   reports as "Failed to format the config file".
@@ -16,6 +21,7 @@ checkpoint directory on a remote backend (``backend_args`` given, or an URI
 prefix) keeps that backend.
 """
 import contextlib
+import math
 import os.path as osp
 import signal
 import threading
@@ -24,7 +30,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
-from ...utils.checkpoint_io import write_atomically
+from ...utils.checkpoint_io import add_digest, write_atomically
 from .. import atomic_backend  # noqa: F401  (registers the 'atomic_local' backend)
 
 
@@ -61,6 +67,11 @@ class AtomicCheckpointHook(CheckpointHook):
             self.backend_args = dict(backend='atomic_local')
         super().before_train(runner)
 
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Add the content digest; this hook's priority (``VERY_LOW``) runs it after the
+        hooks that change the weights saved (``EMAHook`` swaps in its averages)."""
+        add_digest(checkpoint)
+
     def _save_checkpoint_with_step(self, runner, step, meta):
         with sigint_deferred():
             stale = []
@@ -96,5 +107,27 @@ class AtomicCheckpointHook(CheckpointHook):
                     self.file_backend.rmtree(path)
 
     def _save_best_checkpoint(self, runner, metrics) -> None:
+        if self.save_best:
+            indicators = [next(iter(metrics))] if 'auto' in self.key_indicators \
+                else self.key_indicators
+            undefined = {k: metrics[k] for k in indicators
+                         if k in metrics and not is_defined(metrics[k])}
+            if undefined:
+                runner.logger.warning(
+                    f'save_best: {", ".join(f"{k}={v}" for k, v in undefined.items())} is '
+                    f'undefined at {"epoch" if self.by_epoch else "iter"} '
+                    f'{runner.epoch if self.by_epoch else runner.iter}; no best checkpoint is '
+                    'chosen on this evaluation')
+                return
         with sigint_deferred():
             super()._save_best_checkpoint(runner, metrics)
+
+
+def is_defined(score) -> bool:
+    """A score a best checkpoint may be chosen on: a finite number other than -1 (what
+    pycocotools reports for a metric without ground truth)."""
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(value) and value != -1.

@@ -8,6 +8,7 @@ from mmengine.registry import init_default_scope
 
 from procd_mm.utils import InputError
 from procd_mm.utils.checkpoint_io import (
+    add_digest,
     check_classes,
     describe_mismatch,
     key_mismatch,
@@ -66,5 +67,6 @@ def export_student(src: str, dst: str, check_config: Optional[str] = None,
     meta = checkpoint.get('meta', {}) if isinstance(checkpoint.get('meta'), dict) else {}
     meta = {k: v for k, v in meta.items()
             if k in ('dataset_meta', 'epoch', 'iter', 'mmengine_version', 'seed')}
-    write_atomically(dst, lambda f: torch.save({'state_dict': state, 'meta': meta}, f))
+    exported = add_digest({'state_dict': state, 'meta': meta})
+    write_atomically(dst, lambda f: torch.save(exported, f))
     return len(state)
