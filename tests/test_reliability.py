@@ -5,6 +5,7 @@ text, print no traceback, never mention ``weights_only`` and leave every file an
 the sandbox (an existing work dir among them) as it was. The tools run as forked children of
 one interpreter that imported the stack once (``tests/tool_zygote.py``).
 """
+import glob
 import hashlib
 import json
 import os
@@ -115,6 +116,15 @@ def sandbox(synthetic_root, teacher_ckpt, tmp_path_factory):
     names['truncated'] = str(box / 'truncated.pth')
     with open(names['student'], 'rb') as f, open(names['truncated'], 'wb') as g:
         g.write(f.read(5000))
+    # checkpoints written by the project (with their content digest), one tensor byte flipped
+    from procd_mm.utils.checkpoint_io import add_digest
+    from tests.test_utils.test_checkpoint_io import corrupt_tensor_bytes
+    for name, state in (('student_corrupt', student), ('distiller_corrupt', distiller)):
+        names[name] = _save(add_digest({'meta': meta, 'state_dict': state}),
+                            box / f'{name}.pth')
+        corrupt_tensor_bytes(names[name])
+    names['val_image'] = sorted(glob.glob(osp.join(synthetic_root, 'leftImg8bit', 'val', '*',
+                                                   '*.png')))[0]
     names['marker'] = str(box / 'PAYLOAD_RAN')
     names['payload'] = _save({'state_dict': {}, 'x': _Payload(names['marker'])},
                              box / 'payload.pth')

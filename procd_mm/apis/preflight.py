@@ -51,6 +51,9 @@ def check_data(cfg: Config, loaders=('train_dataloader', 'val_dataloader', 'test
             root = ds.get('data_root') or ''
             if '://' in root:  # s3://, http(s)://: read through backend_args, as in mmdet
                 continue
+            if root and osp.exists(root) and not osp.isdir(root):
+                raise InputError(f'{loader}.dataset.data_root is a file, not a directory: '
+                                 f'{root}')
             if root and not osp.isdir(root):
                 raise InputError(f'{loader}.dataset.data_root does not exist: {root}')
             ann_path = _ann_path(ds)

@@ -98,7 +98,8 @@ def test_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path):
         try:
             raise OSError(errno.ENOSPC, 'No space left on device')
         except OSError:
-            raise RuntimeError('[enforce fail at inline_container.cc:783] . unexpected pos 64')
+            raise RuntimeError('[enforce fail at inline_container.cc:783] . '  # noqa: B904
+                               'unexpected pos 64')
 
     def disk_full(f):
         raise OSError(errno.ENOSPC, 'No space left on device')

@@ -26,12 +26,14 @@ def main(argv=None):
     p.add_argument('--out-dir', default='work_dirs/prototype_maps')
     p.add_argument('--top-k', type=int, default=3, help='heat maps of this many prototypes')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
+                   help='override config settings, key=value')
     a = p.parse_args(argv)
     try:
         for path in a.images:
             if not osp.isfile(path):
                 raise InputError(f'image not found: {path}')
-        cfg = load_config(a.config)
+        cfg = load_config(a.config, a.cfg_options)
         check_checkpoint(a.checkpoint)
         outputs = visualize(cfg, a.checkpoint, a.images, a.out_dir, a.top_k, a.device)
     except InputError as exc:
