@@ -18,6 +18,7 @@ from procd_mm.apis import (
     setup_distributed,
 )
 from procd_mm.apis.tool import add_common_arguments, run_tool
+from procd_mm.apis.work_dir_lock import WorkDirLock
 from procd_mm.utils import InputError
 from procd_mm.utils.amp import enable_amp
 from procd_mm.utils.checkpoint_io import (
@@ -56,6 +57,7 @@ def build_cfg(args):
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
             raise InputError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
+    WorkDirLock(cfg.work_dir, args.config).check_free()
     if args.resume == 'auto':
         latest = find_resume_checkpoint(cfg.work_dir, warn, '--resume') \
             if osp.isdir(cfg.work_dir) else None
@@ -81,13 +83,16 @@ def train(args):
                           args.config, '--resume checkpoint')
             check_optimizer_fits(model, cfg.get('optim_wrapper'), checkpoint, path,
                                  args.config, '--resume checkpoint')
-    runner = build_runner(cfg, args.config, ('train', 'val'), check_model)
+    lock = WorkDirLock(cfg.work_dir, args.config)
+    runner = build_runner(cfg, args.config, ('train', 'val'), check_model, lock.acquire)
     try:
         runner.train()
     except KeyboardInterrupt:
         print(f'interrupted (SIGINT): the checkpoints in {cfg.work_dir} are whole; continue '
               'with --resume', file=sys.stderr)
         sys.exit(130)
+    finally:
+        lock.release()
 
 
 if __name__ == '__main__':

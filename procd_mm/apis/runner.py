@@ -46,7 +46,8 @@ def prebuilt_runner_class(runner_cls: type) -> type:
 
 
 def build_runner(cfg: Config, config_path: str, loops: Sequence[str] = ('train', 'val'),
-                 check_model: Optional[Callable[[torch.nn.Module], None]] = None):
+                 check_model: Optional[Callable[[torch.nn.Module], None]] = None,
+                 before_runner: Optional[Callable[[], None]] = None):
     """Build the model, the data of ``loops`` and their evaluators, then the runner.
 
     Everything that can fail on user input (unknown types, the model's own checks
@@ -54,7 +55,8 @@ def build_runner(cfg: Config, config_path: str, loops: Sequence[str] = ('train',
     annotation files, classes, images) fails here, before the runner creates the
     work dir, the log and the config copy. The random state the runner's seeding
     would give the model is reproduced, so results equal those of
-    ``Runner.from_cfg``.
+    ``Runner.from_cfg``. ``before_runner`` runs after every check, just before the
+    runner is created (the training tool takes its hold of the work dir there).
     """
     from mmengine.dist import sync_random_seed
     from mmengine.registry import RUNNERS, init_default_scope
@@ -93,6 +95,8 @@ def build_runner(cfg: Config, config_path: str, loops: Sequence[str] = ('train',
             prebuilt[evaluator] = build_evaluator(cfg, evaluator)
 
     cfg.launcher = launcher
+    if before_runner is not None:
+        before_runner()
     runner = prebuilt_runner_class(runner_cls).from_cfg(cfg, prebuilt)
     restore_rng_state(after_model)  # the runner re-seeded; go on as Runner.from_cfg would
     return runner
