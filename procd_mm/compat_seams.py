@@ -118,7 +118,9 @@ def _signature_error_in_registry_frame() -> bool:
 
 def _dict_action_parse() -> bool:
     from mmengine.config import DictAction
-    return DictAction._parse_iterable('[1,2]') == [1, 2]
+    return DictAction._parse_iterable('[1,2]') == [1, 2] \
+        and DictAction._parse_int_float_bool('2.5') == 2.5 \
+        and DictAction._parse_int_float_bool('a b') == 'a b'
 
 
 def _config_format_python_code() -> bool:
@@ -182,8 +184,8 @@ SEAMS = (
          'message of an unknown type', _unknown_type_message),
     Seam('mmengine', 'apis/preflight.py', "a config argument a class does not take raises "
          "TypeError in the registry's own frame", _signature_error_in_registry_frame),
-    Seam('mmengine', 'apis/config.py', 'DictAction._parse_iterable parses a --cfg-options '
-         'value', _dict_action_parse),
+    Seam('mmengine', 'apis/config.py', 'DictAction._parse_iterable / '
+         '_parse_int_float_bool parse a --cfg-options value', _dict_action_parse),
     Seam('mmengine', 'demo/configs.py', 'Config takes format_python_code (Config.fromfile '
          'drops it for non-lazy configs)', _config_format_python_code),
     Seam('mmengine', 'models/algorithms/teacher_checkpoint.py', '_load_checkpoint and '

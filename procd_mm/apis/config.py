@@ -17,12 +17,18 @@ PATH_KEYS = ('cfg_path', 'teacher_ckpt')
 
 
 def parse_cfg_options(entries: Optional[Sequence[str]]) -> dict:
-    """``--cfg-options`` entries (``KEY=VALUE``) to a dict, as mmengine's ``DictAction``."""
+    """``--cfg-options`` entries (``KEY=VALUE``) to a dict, as mmengine's ``DictAction``, except
+    that a single value keeps its spaces (``data_root=/data/my city/``)."""
     options = {}
     for entry in entries or ():
         key, sep, value = entry.partition('=')
         if not sep or not key:
             raise InputError(f'--cfg-options: {entry!r} is not KEY=VALUE')
+        scalar = value.strip('\'"')
+        if ' ' in scalar and not scalar.startswith(('[', '(')) and ',' not in scalar:
+            # one value with spaces (a path): mmengine's parser would delete them
+            options[key] = DictAction._parse_int_float_bool(scalar)
+            continue
         try:
             options[key] = DictAction._parse_iterable(value)
         except AssertionError as exc:  # mmengine asserts balanced brackets

@@ -7,9 +7,23 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
+from procd_mm.utils import InputError
+
+# what torchrun sets for each process, and mmengine's pytorch launcher reads
+TORCHRUN_ENV = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+
 
 def setup_distributed(cfg: Config, launcher: str) -> None:
-    """Set ``cfg.launcher``; without CUDA, start a gloo group mmengine will reuse."""
+    """Set ``cfg.launcher``; without CUDA, start a gloo group mmengine will reuse.
+
+    ``--launcher pytorch`` outside ``torchrun`` (no ``RANK``, ...) is one line.
+    """
+    if launcher == 'pytorch':
+        unset = [name for name in TORCHRUN_ENV if not os.environ.get(name)]
+        if unset:
+            raise InputError(f'--launcher pytorch: {", ".join(unset)} not set; start the tool '
+                             'with torchrun (tools/dist_train.sh CONFIG NPROC), or without '
+                             '--launcher for one process')
     cfg.launcher = launcher
     if launcher == 'none' or torch.cuda.is_available():
         return

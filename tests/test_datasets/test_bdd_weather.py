@@ -226,3 +226,36 @@ def test_dataset_configs_load(target):
     assert cfg.test_evaluator.ann_file == f'data/bdd100k/annotations/{target}.json'
     resize = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'Resize'][0]
     assert tuple(resize.scale) == (1280, 720) and resize.keep_ratio
+
+
+def test_a_rerun_on_other_labels_writes_only_their_splits(label_file, tmp_path, capsys):
+    """Night-only labels rerun into the same folder: the night split is replaced (and said
+    to be), the splits they hold no image of keep the earlier run's files byte for byte."""
+    out_dir = tmp_path / 'out'
+    cli = load_cli()
+    assert cli.main([label_file, '--out-dir', str(out_dir)]) == 0
+    earlier = {p.name: p.read_bytes() for p in out_dir.iterdir()}
+    assert sorted(earlier) == ['daytime_sunny.json', 'dusk_rainy.json', 'night_rainy.json',
+                               'night_sunny.json']
+    capsys.readouterr()
+    night = tmp_path / 'night.json'
+    night.write_text(json.dumps([frame('other_night.jpg', 'night', 'rainy',
+                                       [box('car', 1, 1, 40, 40)])]))
+    assert cli.main([str(night), '--out-dir', str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f'1 images, 1 boxes -> {out_dir / "night_rainy.json"} (replaced)' in out
+    assert 'daytime_sunny  (daytime + clear): no image in the label files, not written' in out
+    for name in ('daytime_sunny.json', 'dusk_rainy.json', 'night_sunny.json'):
+        assert (out_dir / name).read_bytes() == earlier[name]
+    rewritten = json.loads((out_dir / 'night_rainy.json').read_text())
+    assert [i['file_name'] for i in rewritten['images']] == ['other_night.jpg']
+    assert not [p for p in out_dir.iterdir() if p.name.startswith('.')]
+
+
+def test_labels_of_no_split_write_nothing(tmp_path, capsys):
+    labels = tmp_path / 'overcast.json'
+    labels.write_text(json.dumps([frame('o.jpg', 'daytime', 'overcast', [])]))
+    assert load_cli().main([str(labels), '--out-dir', str(tmp_path / 'out')]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: the label files hold no image of the splits')
+    assert not (tmp_path / 'out').exists()

@@ -271,6 +271,14 @@ def test_clis_write_tree_and_annotations(tmp_path, capsys):
         assert json.load(a) == json.load(b)
     assert make.main([root, '--height', '10']) == 1
     assert 'at least 64x128' in capsys.readouterr().err
+    # a rerun of one split replaces that split's file only, and says so
+    train = (tmp_path / 'ann' / 'instancesonly_filtered_gtFine_train.json').read_bytes()
+    (tmp_path / 'ann' / 'instancesonly_filtered_gtFine_val.json').write_text('{"earlier": 1}')
+    assert convert.main([root, '-o', str(tmp_path / 'ann'), '--splits', 'val']) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('val: 2 images') and out.rstrip().endswith(' (replaced)')
+    assert 'train' not in out
+    assert (tmp_path / 'ann' / 'instancesonly_filtered_gtFine_train.json').read_bytes() == train
 
 
 def test_scene_domain_draws_its_classes_in_its_own_look(tree, tmp_path):

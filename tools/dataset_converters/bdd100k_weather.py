@@ -9,6 +9,7 @@ Example (BDD100k train + val, images under data/bdd100k/images/100k/{train,val})
         --image-prefix train/ --image-prefix val/
 """
 import argparse
+import os.path as osp
 import sys
 
 from procd_mm.datasets.preparation.bdd_weather import SPLITS, convert, write_splits
@@ -29,14 +30,21 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         result = convert(args.label_json, args.image_prefix)
+        existed = {split for split in SPLITS
+                   if osp.exists(osp.join(args.out_dir, f'{split}.json'))}
         paths = write_splits(result, args.out_dir)
     except (OSError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     for split, coco in result.splits.items():
         timeofday, weather = SPLITS[split]
+        if split not in paths:
+            print(f'{split:14s} ({timeofday} + {weather}): no image in the label files, '
+                  'not written')
+            continue
+        replaced = ' (replaced)' if split in existed else ''
         print(f'{split:14s} ({timeofday} + {weather}): {len(coco["images"])} images, '
-              f'{len(coco["annotations"])} boxes -> {paths[split]}')
+              f'{len(coco["annotations"])} boxes -> {paths[split]}{replaced}')
     if result.dropped_categories:
         dropped = ', '.join(f'{k}: {v}' for k, v in sorted(result.dropped_categories.items()))
         print(f'dropped (not benchmark classes): {dropped}')

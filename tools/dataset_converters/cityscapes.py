@@ -10,7 +10,7 @@ import json
 import os.path as osp
 import sys
 
-from procd_mm.datasets.preparation.cityscapes_to_coco import convert_cityscapes
+from procd_mm.datasets.preparation.cityscapes_to_coco import ann_file_name, convert_cityscapes
 
 
 def parse_args(argv=None):
@@ -25,6 +25,8 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     out_dir = args.out_dir or osp.join(args.cityscapes_root, 'annotations')
+    existed = {split for split in args.splits
+               if osp.exists(osp.join(out_dir, ann_file_name(split)))}
     try:
         paths = convert_cityscapes(args.cityscapes_root, out_dir, args.splits, args.nproc)
     except (OSError, ValueError) as err:
@@ -33,8 +35,9 @@ def main(argv=None) -> int:
     for split, path in paths.items():
         with open(path, encoding='utf-8') as f:
             coco = json.load(f)
+        replaced = ' (replaced)' if split in existed else ''
         print(f'{split}: {len(coco["images"])} images, {len(coco["annotations"])} instances '
-              f'-> {path}')
+              f'-> {path}{replaced}')
     return 0
 
 

@@ -173,11 +173,19 @@ def convert(label_files: Sequence[str],
 
 
 def write_splits(result: ConversionResult, out_dir: str) -> Dict[str, str]:
-    """Write ``<out_dir>/<split>.json`` for every split; return the paths."""
+    """Write ``<out_dir>/<split>.json`` for every split the label files hold images of, each
+    atomically; return their paths. A split the input has no image of is not written, so a
+    file an earlier run wrote from other label files stays (the tool says which it replaces).
+    """
+    from procd_mm.utils.checkpoint_io import write_atomically
+    held = {split: coco for split, coco in result.splits.items() if coco['images']}
+    if not held:
+        raise ValueError(f'the label files hold no image of the splits {sorted(SPLITS)}; '
+                         'nothing was written')
     mmengine.mkdir_or_exist(out_dir)
     paths = {}
-    for split, coco in result.splits.items():
+    for split, coco in held.items():
         paths[split] = osp.join(out_dir, f'{split}.json')
-        with open(paths[split], 'w', encoding='utf-8') as f:
-            json.dump(coco, f, allow_nan=False)
+        write_atomically(paths[split],
+                         lambda f, coco=coco: f.write(json.dumps(coco, allow_nan=False)), 'w')
     return paths
