@@ -144,6 +144,11 @@ def sandbox(synthetic_root, teacher_ckpt, tmp_path_factory):
     first = min(i['file_name'] for i in coco['images'] if i['id'] in annotated)
     names['zero_image_file'] = osp.join(names['zero_image'], 'leftImg8bit', 'train', first)
     open(names['zero_image_file'], 'wb').close()
+    names['text_image'] = str(box / 'text_image')
+    shutil.copytree(synthetic_root, names['text_image'])
+    names['text_image_file'] = osp.join(names['text_image'], 'leftImg8bit', 'train', first)
+    with open(names['text_image_file'], 'w') as f:
+        f.write('not an image, only named like one\n')
     names['no_val'] = str(box / 'no_val')
     shutil.copytree(synthetic_root, names['no_val'],
                     ignore=lambda d, files: [f for f in files if f in ('val', 'annotations')])

@@ -11,7 +11,7 @@ import os.path as osp
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -168,7 +168,7 @@ def _leaf_datasets(dataset) -> Iterator:
 
 
 def _check_dataset(loader: str, dataset) -> None:
-    """Classes that the annotation file lacks; images that are missing or empty."""
+    """Classes that the annotation file lacks; images that are missing, empty or not images."""
     for ds in _leaf_datasets(dataset):
         classes = (getattr(ds, 'metainfo', None) or {}).get('classes')
         cat_ids = getattr(ds, 'cat_ids', None)  # mmdet's CocoDataset: ids of the classes found
@@ -184,19 +184,42 @@ def _check_dataset(loader: str, dataset) -> None:
         paths = [ds.get_data_info(i).get('img_path') for i in range(len(ds))]
         paths = [p for p in paths if p and '://' not in str(p)]
         with ThreadPoolExecutor(max_workers=16) as pool:  # stat latency of network file systems
-            sizes = list(pool.map(_size, paths))
-        for path, size in zip(paths, sizes):
+            probes = list(pool.map(_probe, paths))
+        for path, (size, decodable) in zip(paths, probes):
             if size is None:
                 raise InputError(f'{loader}: image not found: {path}')
             if size == 0:
                 raise InputError(f'{loader}: image {path} is empty (0 bytes)')
+            if not decodable:
+                raise InputError(f'{loader}: image {path} is not an image (it does not decode)')
 
 
-def _size(path: str) -> Optional[int]:
+# the first bytes of the formats mmcv reads (PNG, JPEG, BMP, TIFF, WebP, GIF)
+_SIGNATURES = (b'\x89PNG\r\n\x1a\n', b'\xff\xd8\xff', b'BM', b'II*\x00', b'MM\x00*', b'GIF8')
+
+
+def _probe(path: str) -> Tuple[Optional[int], bool]:
+    """(size or None when missing, whether it is an image): a known signature in the first
+    bytes, else a full decode by mmcv (for formats without one listed here)."""
     try:
-        return os.stat(path).st_size if osp.isfile(path) else None
+        if not osp.isfile(path):
+            return None, False
+        size = os.stat(path).st_size
+        with open(path, 'rb') as f:
+            head = f.read(16)
+            if head.startswith(_SIGNATURES) or (head[:4] == b'RIFF' and head[8:12] == b'WEBP'):
+                return size, True
+            if not size:
+                return size, False
+            f.seek(0)
+            data = f.read()
     except OSError:
-        return None
+        return None, False
+    import mmcv
+    try:
+        return size, mmcv.imfrombytes(data) is not None
+    except Exception:  # cv2 / Pillow reject undecodable bytes in many types
+        return size, False
 
 
 @contextmanager
