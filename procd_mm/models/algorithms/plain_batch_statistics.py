@@ -25,6 +25,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from procd_mm.utils import InputError
 
 from ..layers import CPUSyncBatchNorm
+from ..layers.cpu_sync_batchnorm import group_moments
 
 
 def batch_statistics(x: Tensor, norm: _BatchNorm) -> Tuple[Tensor, Tensor]:
@@ -35,19 +36,13 @@ def batch_statistics(x: Tensor, norm: _BatchNorm) -> Tuple[Tensor, Tensor]:
     because the plain pass runs on every rank).
     """
     x = x.detach().float()
-    dims = [0] + list(range(2, x.dim()))
-    var, mean = torch.var_mean(x, dims, correction=0)
     group = getattr(norm, 'process_group', None) or (dist.group.WORLD if dist.is_initialized()
                                                      else None)
     if isinstance(norm, (nn.SyncBatchNorm, CPUSyncBatchNorm)) and group is not None \
             and dist.get_world_size(group) > 1:
-        count = x.new_tensor([x.numel() / x.shape[1]])
-        moments = torch.cat([mean * count, (var + mean * mean) * count, count])
-        dist.all_reduce(moments, group=group)
-        channels = mean.numel()
-        total = moments[-1]
-        mean = moments[:channels] / total
-        var = (moments[channels:2 * channels] / total - mean * mean).clamp_(min=0)
+        mean, var, _ = group_moments(x, group, differentiable=False)
+        return mean, var
+    var, mean = torch.var_mean(x, [0] + list(range(2, x.dim())), correction=0)
     return mean, var
 
 

@@ -13,6 +13,24 @@ from torch.distributed.nn.functional import all_reduce
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
+def group_moments(x: Tensor, group, differentiable: bool = True):
+    """(mean, biased variance, count) per channel of ``x`` over the batches of every rank of
+    ``group``: one all-reduce of (Σx, Σx², count), differentiable or not."""
+    channels = x.shape[1]
+    dims = [0] + list(range(2, x.dim()))
+    count = x.new_full((1, ), x.numel() / channels)
+    local = torch.cat([x.sum(dims), (x * x).sum(dims), count])
+    if differentiable:
+        moments = all_reduce(local, group=group)
+    else:
+        moments = local
+        dist.all_reduce(moments, group=group)
+    total = moments[-1]
+    mean = moments[:channels] / total
+    var = (moments[channels:2 * channels] / total - mean * mean).clamp(min=0)
+    return mean, var, total
+
+
 class CPUSyncBatchNorm(_BatchNorm):
     """Synchronised batch norm whose statistics are all-reduced over any backend, gloo included.
 
@@ -40,12 +58,7 @@ class CPUSyncBatchNorm(_BatchNorm):
             return super().forward(x)
         self._check_input_dim(x)
         channels = x.shape[1]
-        dims = [0] + list(range(2, x.dim()))
-        count = x.new_full((1, ), x.numel() / channels)
-        moments = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]), group=group)
-        total = moments[-1]
-        mean = moments[:channels] / total
-        var = (moments[channels:2 * channels] / total - mean * mean).clamp(min=0)
+        mean, var, total = group_moments(x, group)
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
