@@ -191,7 +191,18 @@ def sandbox(synthetic_root, teacher_ckpt, tmp_path_factory):
     (corrupt / 'iter_4.pth').write_bytes(b'')
     (corrupt / 'last_checkpoint').write_text(str(corrupt / 'iter_4.pth'))
     names['corrupt_work'] = str(corrupt)
+    # a work dir held by a training that runs (this process holds its lock)
+    from procd_mm.apis.work_dir_lock import WorkDirLock
+    locked = box / 'locked_work'
+    shutil.copytree(work, locked)
+    lock = WorkDirLock(str(locked), 'configs/synthetic/student_tiny.py')
+    lock.acquire()
+    _HELD.append(lock)
+    names['locked'] = str(locked)
     return names
+
+
+_HELD = []  # locks held for the module's rows
 
 
 _NAME = re.compile(r'\{(\w+)\}')

@@ -250,11 +250,56 @@ def build_model(cfg: Config, config_path: str) -> torch.nn.Module:
         model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
     try:
         with user_errors('model', cfg.model, prefix=f'{config_path}: '):
-            return MODELS.build(model_cfg)
+            model = MODELS.build(model_cfg)
     except TypeError as exc:  # a config argument the class does not take, or lacks
         if not (SIGNATURE_MISMATCH.search(str(exc)) and raised_by_the_registry(exc)):
             raise
         raise InputError(f'{config_path}: model: {exc}') from None
+    check_head_widths(model, config_path)
+    return model
+
+
+def _trained_detector(model):
+    """(config key, detector) of what trains: a distiller's student (its teacher's heads never
+    run), else the model itself."""
+    student = getattr(model, 'architecture', None)
+    if student is not None and hasattr(model, 'teacher'):
+        return 'model.architecture', student
+    return 'model', model
+
+
+def check_head_widths(model, config_path: str) -> None:
+    """The heads read as many channels as the neck gives: ``rpn_head`` / ``bbox_head`` (dense)
+    ``in_channels`` and the RoI extractors' ``out_channels`` equal ``neck.out_channels``, each
+    RoI head's ``in_channels`` its extractor's. Otherwise the first forward would fail, after
+    the work dir is written."""
+    name, detector = _trained_detector(model)
+    width = getattr(getattr(detector, 'neck', None), 'out_channels', None)
+    if not isinstance(width, int):
+        return
+    pairs = [(f'{name}.{head}.in_channels', getattr(getattr(detector, head, None),
+                                                   'in_channels', None),
+              width, f'{name}.neck.out_channels') for head in ('rpn_head', 'bbox_head')]
+    roi_head = getattr(detector, 'roi_head', None)
+    for kind in ('bbox', 'mask'):
+        extractors = getattr(roi_head, f'{kind}_roi_extractor', None)
+        heads = getattr(roi_head, f'{kind}_head', None)
+        if extractors is None or heads is None:
+            continue
+        many = isinstance(extractors, torch.nn.ModuleList)
+        extractors = extractors if many else [extractors]
+        heads = heads if isinstance(heads, torch.nn.ModuleList) else [heads]
+        for i, (extractor, head) in enumerate(zip(extractors, heads)):
+            at = f'.{i}' if many else ''
+            extractor_key = f'{name}.roi_head.{kind}_roi_extractor{at}.out_channels'
+            pairs.append((extractor_key, getattr(extractor, 'out_channels', None), width,
+                          f'{name}.neck.out_channels'))
+            pairs.append((f'{name}.roi_head.{kind}_head{at}.in_channels',
+                          getattr(head, 'in_channels', None),
+                          getattr(extractor, 'out_channels', None), extractor_key))
+    for key, value, expected, source in pairs:
+        if isinstance(value, int) and isinstance(expected, int) and value != expected:
+            raise InputError(f'{config_path}: {key}={value} does not match {source}={expected}')
 
 
 def check_ground_truth(paths: Sequence[str], need_annotations: bool = False) -> None:
