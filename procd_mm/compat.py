@@ -33,7 +33,7 @@ Four known breakages are repaired here, and nowhere else:
    taken from where Python imports it.
 
 Every other upstream detail the project relies on beyond public APIs (a private name, a
-signature, a message format) is listed with these three in :mod:`procd_mm.compat_seams`,
+signature, a message format) is listed with these four in :mod:`procd_mm.compat_seams`,
 each with a check that fails when a release changes it; importing ``procd_mm`` on versions
 other than the pinned ones warns, naming the seams to re-check.
 """
@@ -46,7 +46,7 @@ import types
 import numpy as np
 import torch
 
-BACKEND_CONFIG_MODULE = 'mmrazor.structures.quantization.backend_config'
+from .compat_seams import BACKEND_CONFIG_MODULE, check_versions
 
 
 def install_mmrazor_stub() -> None:
@@ -128,7 +128,6 @@ def register_config_scope() -> None:
 
 
 def apply() -> None:
-    from .compat_seams import check_versions
     check_versions()
     install_mmrazor_stub()
     allow_mmengine_checkpoints()

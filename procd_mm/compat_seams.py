@@ -46,6 +46,10 @@ def raised_by_the_registry(exc: BaseException) -> bool:
     return osp.join('mmengine', 'registry') in tb.tb_frame.f_code.co_filename
 
 
+# the mmrazor module that repair 1 of :mod:`procd_mm.compat` stands in for
+BACKEND_CONFIG_MODULE = 'mmrazor.structures.quantization.backend_config'
+
+
 def _source(obj) -> str:
     return inspect.getsource(obj)
 
@@ -56,8 +60,6 @@ def _params(fn) -> List[str]:
 
 def _mmrazor_backend_config() -> bool:
     import importlib.util
-
-    from procd_mm.compat import BACKEND_CONFIG_MODULE
     return importlib.util.find_spec(BACKEND_CONFIG_MODULE.rsplit('.', 1)[0]) is not None
 
 

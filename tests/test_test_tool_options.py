@@ -74,20 +74,3 @@ def test_uri_data_roots_pass_the_preflight_check(tmp_path):
     cfg.train_dataloader.dataset.data_root = str(tmp_path / 'missing') + '/'
     with pytest.raises(InputError, match='train_dataloader.dataset.data_root does not exist'):
         check_data(cfg, ('train_dataloader', 'val_dataloader'))
-
-
-def test_relative_model_paths_resolve_against_the_config_directory(tmp_path, monkeypatch):
-    """cfg_path / teacher_ckpt next to the config file win over the working directory."""
-    from procd_mm.apis import load_config
-    (tmp_path / 'cfgs').mkdir()
-    (tmp_path / 'cfgs' / 'student.py').write_text(f"_base_ = '{STUDENT}'\n")
-    (tmp_path / 'cfgs' / 'teacher.pth').write_bytes(b'')
-    (tmp_path / 'cfgs' / 'row.py').write_text(
-        "model = dict(type='ProCKD', architecture=dict(cfg_path='student.py'),\n"
-        "             teacher=dict(cfg_path='configs/synthetic/teacher_tiny.py'),\n"
-        "             teacher_ckpt='teacher.pth')\n")
-    monkeypatch.chdir(tmp_path)
-    model = load_config(str(tmp_path / 'cfgs' / 'row.py')).model
-    assert model.architecture.cfg_path == str(tmp_path / 'cfgs' / 'student.py')
-    assert model.teacher_ckpt == str(tmp_path / 'cfgs' / 'teacher.pth')
-    assert model.teacher.cfg_path == 'configs/synthetic/teacher_tiny.py'  # repository path

@@ -46,8 +46,10 @@ def test_model_paths_are_anchored_by_the_one_rule(tmp_path, monkeypatch):
         f"_base_ = '{REPO}/configs/synthetic/procd_tiny.py'\n"
         "model = dict(architecture=dict(cfg_path='student.py'),\n"
         "             teacher=dict(cfg_path='configs/synthetic/teacher_tiny.py'),\n"
-        "             teacher_ckpt='work_dirs/missing.pth')\n")
+        "             teacher_ckpt='teacher.pth')\n")
     (tmp_path / 'cfgs' / 'student.py').write_text(f"_base_ = '{STUDENT}'\n")
+    (tmp_path / 'cfgs' / 'teacher.pth').write_bytes(b'')
+    (tmp_path / 'student.py').write_text('# the working directory comes second\n')
     monkeypatch.chdir(tmp_path)
     model = load_config(str(tmp_path / 'cfgs' / 'mine.py')).model
     assert model.architecture.cfg_path == str(tmp_path / 'cfgs' / 'student.py')
@@ -55,4 +57,7 @@ def test_model_paths_are_anchored_by_the_one_rule(tmp_path, monkeypatch):
     assert model.teacher.cfg_path.endswith(osp.join('.mim', 'configs', 'synthetic',
                                                     'teacher_tiny.py'))
     assert osp.isfile(model.teacher.cfg_path)
-    assert model.teacher_ckpt == 'work_dirs/missing.pth'  # found nowhere: as written
+    assert model.teacher_ckpt == str(tmp_path / 'cfgs' / 'teacher.pth')
+    missing = load_config(str(tmp_path / 'cfgs' / 'mine.py'),
+                          {'model.teacher_ckpt': 'work_dirs/missing.pth'}).model
+    assert missing.teacher_ckpt == 'work_dirs/missing.pth'  # found nowhere: as written
