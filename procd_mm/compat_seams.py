@@ -159,9 +159,16 @@ def _bbox_loss_sampling_results() -> bool:
                for head in (StandardRoIHead, CascadeRoIHead))
 
 
-def _batch_norm_forward() -> bool:
-    from torch.nn.modules.batchnorm import _BatchNorm
-    return _params(_BatchNorm.forward) == ['self', 'input']
+def _batch_norm_eval_forward() -> bool:
+    """In eval mode a batch norm is ``F.batch_norm`` on its (replaceable) running buffers."""
+    import torch
+    import torch.nn.functional as F
+    norm = torch.nn.BatchNorm2d(3).eval()
+    x = torch.randn(2, 3, 4, 4)
+    mean, var = torch.rand(3), torch.rand(3) + 0.5
+    norm.running_mean, norm.running_var = mean, var
+    return torch.equal(norm(x), F.batch_norm(x, mean, var, norm.weight, norm.bias, False,
+                                             0., norm.eps))
 
 
 def _coco_metric_globals() -> bool:
@@ -202,8 +209,9 @@ SEAMS = (
     Seam('mmdet', 'models/algorithms/prototype_path.py', 'StandardRoIHead / CascadeRoIHead '
          '.loss call self.bbox_loss, which takes an argument sampling_results',
          _bbox_loss_sampling_results),
-    Seam('torch', 'models/algorithms/plain_batch_statistics.py', '_BatchNorm.forward(input), '
-         'replaced per layer during a path pass', _batch_norm_forward),
+    Seam('torch', 'models/algorithms/plain_batch_statistics.py', '_BatchNorm in eval mode normalises '
+         'with its running buffers (swapped by hooks during a path pass)',
+         _batch_norm_eval_forward),
     Seam('mmdet', 'evaluation/per_class_ap50_metric.py', 'CocoMetric builds its COCOeval / '
          'COCOevalMP from module globals (replaced once by recording subclasses)',
          _coco_metric_globals),

@@ -217,3 +217,33 @@ def test_group_norm_heads_rows_equal_a_full_rerun(batch):
         with torch.no_grad():
             full = head(extractor(swapped, rows.rois))[0]
         assert torch.allclose(logits.detach(), full[rows.on_level], rtol=1e-4, atol=1e-5)
+
+
+def test_replay_puts_each_layers_own_state_back_even_when_a_pass_fails():
+    """Inside ``replay`` a layer normalises with the captured statistics as in eval mode;
+    after it (also after a forward that raised inside the layer) its mode and its own
+    running-statistic tensors are back, untouched."""
+    import torch
+    import torch.nn.functional as F
+
+    from procd_mm.models.algorithms.plain_batch_statistics import PlainBatchStatistics
+    torch.manual_seed(0)
+    norm = torch.nn.BatchNorm2d(4).train()
+    stats = PlainBatchStatistics(torch.nn.Sequential(norm))
+    plain = torch.randn(6, 4, 3, 3)
+    with stats.capture():
+        norm(plain)
+    running = (norm.running_mean, norm.running_var, norm.running_mean.clone(),
+               norm.running_var.clone())
+    rows = torch.randn(2, 4, 3, 3)
+    var, mean = torch.var_mean(plain, [0, 2, 3], correction=0)
+    with stats.replay():
+        out = norm(rows)
+        with pytest.raises(RuntimeError):
+            norm(torch.randn(2, 5, 3, 3))  # another width: fails inside the layer
+    torch.testing.assert_close(out, F.batch_norm(rows, mean, var, norm.weight, norm.bias,
+                                                 False, 0., norm.eps))
+    assert norm.training
+    assert norm.running_mean is running[0] and norm.running_var is running[1]
+    assert torch.equal(norm.running_mean, running[2]) and torch.equal(norm.running_var,
+                                                                      running[3])

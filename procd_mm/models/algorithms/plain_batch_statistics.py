@@ -18,7 +18,6 @@ from typing import Dict, Tuple
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -76,6 +75,7 @@ class PlainBatchStatistics:
         self.module = module
         self.norms = []
         self.stats: Dict[nn.Module, Tuple[Tensor, Tensor]] = {}
+        self._swapped: Dict[nn.Module, tuple] = {}
 
     @contextmanager
     def capture(self):
@@ -95,24 +95,34 @@ class PlainBatchStatistics:
 
     @contextmanager
     def replay(self):
-        for norm in self.norms:
-            norm.forward = self._normaliser(norm)
+        """Inside, every captured layer runs as in eval mode on the plain pass's statistics:
+        a forward pre-hook puts them in place of its running statistics, a forward hook puts
+        its own back (torch's eval-mode batch norm is ``F.batch_norm`` on those buffers,
+        without update and without communication)."""
+        handles = [hook for norm in self.norms
+                   for hook in (norm.register_forward_pre_hook(self._swap_in),
+                                norm.register_forward_hook(self._swap_back))]
         try:
             yield self
         finally:
-            for norm in self.norms:
-                del norm.forward  # the instance attribute; the class's forward is back
+            for handle in handles:
+                handle.remove()
+            for norm in list(self._swapped):  # a forward that raised midway
+                self._swap_back(norm)
 
-    def _normaliser(self, norm: _BatchNorm):
-        def forward(x: Tensor) -> Tensor:
-            if norm in self.stats:
-                mean, var = self.stats[norm]
-            elif not norm.training and norm.running_mean is not None:
-                mean, var = norm.running_mean, norm.running_var
-            else:
-                raise RuntimeError(f'{type(norm).__name__} ran in a path pass but not in the '
-                                   'plain pass: its batch statistics were not captured')
-            # statistics stay in float32, as batch norm keeps them under autocast
-            return F.batch_norm(x, mean, var, norm.weight, norm.bias, training=False,
-                                momentum=0., eps=norm.eps)
-        return forward
+    def _swap_in(self, norm: _BatchNorm, args) -> None:
+        if norm in self.stats:
+            mean, var = self.stats[norm]
+        elif not norm.training and norm.running_mean is not None:
+            return  # in eval mode: its running statistics, in both passes
+        else:
+            raise RuntimeError(f'{type(norm).__name__} ran in a path pass but not in the '
+                               'plain pass: its batch statistics were not captured')
+        self._swapped[norm] = (norm.training, norm.running_mean, norm.running_var)
+        # statistics stay in float32, as batch norm keeps them under autocast
+        norm.training = False
+        norm.running_mean, norm.running_var = mean, var
+
+    def _swap_back(self, norm: _BatchNorm, args=None, output=None) -> None:
+        if norm in self._swapped:
+            norm.training, norm.running_mean, norm.running_var = self._swapped.pop(norm)
