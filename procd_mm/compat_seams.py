@@ -209,8 +209,9 @@ SEAMS = (
     Seam('mmdet', 'models/algorithms/prototype_path.py', 'StandardRoIHead / CascadeRoIHead '
          '.loss call self.bbox_loss, which takes an argument sampling_results',
          _bbox_loss_sampling_results),
-    Seam('torch', 'models/algorithms/plain_batch_statistics.py', '_BatchNorm in eval mode normalises '
-         'with its running buffers (swapped by hooks during a path pass)',
+    Seam('torch', 'models/algorithms/plain_batch_statistics.py',
+         '_BatchNorm in eval mode normalises with its running buffers (swapped by hooks '
+         'during a path pass)',
          _batch_norm_eval_forward),
     Seam('mmdet', 'evaluation/per_class_ap50_metric.py', 'CocoMetric builds its COCOeval / '
          'COCOevalMP from module globals (replaced once by recording subclasses)',
