@@ -1,10 +1,13 @@
 """Foggy Cityscapes: Cityscapes annotations with the images of one fog level."""
+import json
 import os.path as osp
 from typing import List
 
 from mmdet.datasets import CityscapesDataset
 from mmdet.registry import DATASETS
-from mmengine.fileio import exists
+from mmengine.fileio import exists, get_local_path
+
+from .coco_annotations import check_coco_annotations
 
 #: The attenuation coefficients (1/m) Foggy Cityscapes is released with.
 FOGGY_BETAS = (0.005, 0.01, 0.02)
@@ -42,6 +45,10 @@ class FoggyCityscapesDataset(CityscapesDataset):
     Raises:
         ValueError: for another ``beta``.
         FileNotFoundError: if foggy images of annotated frames are missing.
+        InputError: ground truth mmdet would drop or misuse without a word (an unknown
+            category, a degenerate box, a box outside its image, no images), checked as the
+            tools' pre-flight checks do (:func:`check_coco_annotations`), here for any
+            runner that builds the dataset.
     """
 
     def __init__(self, *args, beta: float = 0.02, **kwargs):
@@ -57,7 +64,10 @@ class FoggyCityscapesDataset(CityscapesDataset):
         return data_info
 
     def load_data_list(self) -> List[dict]:
-        """Load the annotations and check that every foggy image exists."""
+        """Check the ground truth, load it, and check that every foggy image exists."""
+        with get_local_path(self.ann_file, backend_args=self.backend_args) as local_path:
+            with open(local_path, 'rb') as f:
+                check_coco_annotations(self.ann_file, json.load(f))
         data_list = super().load_data_list()
         missing = [d['img_path'] for d in data_list
                    if not exists(d['img_path'], backend_args=self.backend_args)]

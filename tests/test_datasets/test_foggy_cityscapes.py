@@ -110,3 +110,25 @@ def test_configs_load_and_build(tree):
     val = dict(foggy.val_dataloader.dataset, data_root=tree['root'] + '/', pipeline=PIPELINE)
     with DefaultScope.overwrite_default_scope('mmdet'):
         assert len(DATASETS.build(val)) == 2
+
+
+def test_ground_truth_is_checked_when_the_dataset_loads(tree, tmp_path):
+    """Built by any runner (not only the project's tools), an annotation in a category the
+    file does not have is one error naming the file, the annotation and its image."""
+    import json
+    import shutil
+
+    from procd_mm.utils import InputError
+    root = str(tmp_path / 'copy')
+    shutil.copytree(tree['root'], root)
+    ann_file = osp.join(root, 'annotations', 'instancesonly_filtered_gtFine_val.json')
+    with open(ann_file) as f:
+        coco = json.load(f)
+    first = coco['annotations'][0]
+    first['category_id'] = 99
+    with open(ann_file, 'w') as f:
+        json.dump(coco, f)
+    with pytest.raises(InputError, match=rf"annotation {first['id']} \(image "
+                                         rf"{first['image_id']}, .+\): category_id 99 is not "
+                                         'among the categories'):
+        build(root)
