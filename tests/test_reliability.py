@@ -168,6 +168,15 @@ def sandbox(synthetic_root, teacher_ckpt, tmp_path_factory):
     ground_truth('negative_box', lambda c: c['annotations'][0]['bbox'].__setitem__(2, -5.0))
     ground_truth('outside_box', lambda c: c['annotations'][0]['bbox'].__setitem__(0, 10000.0))
     ground_truth('no_images', lambda c: c.update(images=[], annotations=[]))
+    names['val_unknown_category'] = str(box / 'val_unknown_category')
+    shutil.copytree(synthetic_root, names['val_unknown_category'])
+    val_path = osp.join(names['val_unknown_category'], ann.replace('_train', '_val'))
+    with open(val_path) as f:
+        val = json.load(f)
+    val['annotations'][0]['category_id'] = 99
+    names['first_val_ann'] = str(val['annotations'][0]['id'])
+    with open(val_path, 'w') as f:
+        json.dump(val, f)
     names['val_without_gt'] = str(box / 'val_without_gt')
     shutil.copytree(synthetic_root, names['val_without_gt'])
     val_ann = osp.join(names['val_without_gt'], ann.replace('_train', '_val'))
