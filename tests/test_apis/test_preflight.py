@@ -41,3 +41,14 @@ def test_the_mask_branch_is_checked_too(student_cfg):
                                          r'does not match model\.roi_head\.mask_roi_extractor'
                                          r'\.0\.out_channels=64$'):
         check_head_widths(MODELS.build(cfg), 'student.py')
+
+
+def test_a_dense_head_narrower_than_its_neck():
+    """RTMDet: the neck's out_channels against the dense bbox_head's in_channels."""
+    cfg = Config.fromfile(f'{REPO}/configs/synthetic/student-rtmdet_tiny.py').model
+    init_default_scope('mmdet')
+    check_head_widths(MODELS.build(copy.deepcopy(cfg)), 'rtmdet.py')
+    cfg.bbox_head.in_channels = 48
+    with pytest.raises(InputError, match=r'^rtmdet\.py: model\.bbox_head\.in_channels=48 does '
+                                         r'not match model\.neck\.out_channels=96$'):
+        check_head_widths(MODELS.build(cfg), 'rtmdet.py')
