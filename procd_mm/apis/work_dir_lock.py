@@ -5,7 +5,8 @@ The hold is an exclusive ``flock`` on ``<work_dir>/.train.lock``, taken by rank 
 pre-flight checks and kept until the process ends. The kernel drops it when the process
 dies, however it dies, so a crash (``kill -9`` included) leaves no hold that blocks a
 ``--resume``; the file stays behind with the last holder's pid, host, config and start time,
-which is what the message of a refused run quotes.
+which is what the message of a refused run quotes. A work dir on a remote backend
+(``s3://``, ...) cannot be locked and is left as mmengine handles it.
 """
 import errno
 import fcntl
@@ -35,13 +36,14 @@ class WorkDirLock:
         self.work_dir = work_dir
         self.config = config
         self.path = osp.join(work_dir, LOCK_NAME)
+        self.local = '://' not in str(work_dir)
         self._fd: Optional[int] = None
 
     def check_free(self) -> None:
         """Raise :class:`InputError` if a running training holds the work dir; take nothing
         and create nothing (run before a bare ``--resume`` picks a checkpoint that the
         running training may be about to replace)."""
-        if not osp.isfile(self.path):
+        if not self.local or not osp.isfile(self.path):
             return
         fd = os.open(self.path, os.O_RDONLY)
         try:
@@ -70,6 +72,8 @@ class WorkDirLock:
             raise InputError(refusal)
 
     def _take(self) -> None:
+        if not self.local:
+            return
         os.makedirs(self.work_dir, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

@@ -81,3 +81,12 @@ def test_the_lock_in_one_process_and_its_release(tmp_path):
     second.acquire()
     assert json.load(open(osp.join(work, LOCK_NAME)))['config'] == 'b.py'
     second.release()
+
+
+def test_a_remote_work_dir_is_left_alone(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lock = WorkDirLock('s3://bucket/work', 'a.py')
+    lock.check_free()
+    lock.acquire()
+    lock.release()
+    assert os.listdir(tmp_path) == []  # no local folder named after the URL
