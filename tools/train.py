@@ -58,27 +58,29 @@ def build_cfg(args):
             raise InputError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
     WorkDirLock(cfg.work_dir, args.config).check_free()
+    resumed = None  # the checkpoint resumed from, read once
     if args.resume == 'auto':
         latest = find_resume_checkpoint(cfg.work_dir, warn, '--resume') \
             if osp.isdir(cfg.work_dir) else None
         # nothing to resume from: mmengine's bare --resume starts from scratch
-        cfg.resume, cfg.load_from = latest is not None, latest
+        cfg.resume = latest is not None
+        cfg.load_from, resumed = latest if latest is not None else (None, None)
     elif args.resume is not None:
-        training_checkpoint(args.resume, '--resume checkpoint')
+        resumed = training_checkpoint(args.resume, '--resume checkpoint')
         cfg.resume, cfg.load_from = True, args.resume
     elif cfg.get('load_from'):
         check_checkpoint(cfg.load_from, 'load_from checkpoint')
     check_data(cfg, ('train_dataloader', 'val_dataloader'))
-    return cfg
+    return cfg, resumed
 
 
 def train(args):
-    cfg = build_cfg(args)
+    cfg, resumed = build_cfg(args)
     setup_distributed(cfg, args.launcher)
     check_model = None
-    if cfg.resume and cfg.load_from:
+    if cfg.resume and cfg.load_from:  # resumed: None when the config itself sets resume
         def check_model(model, path=cfg.load_from):
-            checkpoint = check_fits(model, path, args.config, '--resume checkpoint')
+            checkpoint = check_fits(model, path, args.config, '--resume checkpoint', resumed)
             check_classes(checkpoint, config_classes(cfg, 'train_dataloader'), path,
                           args.config, '--resume checkpoint')
             check_optimizer_fits(model, cfg.get('optim_wrapper'), checkpoint, path,

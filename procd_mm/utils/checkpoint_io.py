@@ -259,9 +259,9 @@ def last_checkpoint(work_dir: str) -> Optional[str]:
 
 
 def find_resume_checkpoint(work_dir: str, warn: Callable[[str], None],
-                           what: str = 'resume') -> Optional[str]:
-    """The checkpoint a bare ``--resume`` continues from, or ``None`` if there is none
-    (``what``: the caller's name for the resume, in the messages).
+                           what: str = 'resume') -> Optional[Tuple[str, dict]]:
+    """``(path, checkpoint read)`` of the checkpoint a bare ``--resume`` continues from, or
+    ``None`` if there is none (``what``: the caller's name for the resume, in the messages).
 
     The one ``last_checkpoint`` names comes first, then the other ``iter_N.pth`` /
     ``epoch_N.pth`` of ``work_dir``, newest step first. An unreadable one is skipped
@@ -281,12 +281,10 @@ def find_resume_checkpoint(work_dir: str, warn: Callable[[str], None],
             continue
         seen.add(osp.abspath(path))
         try:
-            training_checkpoint(path, 'latest checkpoint')
+            return path, training_checkpoint(path, 'latest checkpoint')
         except InputError as exc:
             first_error = first_error or exc
             warn(f'{what}: skipping {exc}')
-            continue
-        return path
     if first_error is not None:
         raise InputError(f'{what}: no readable checkpoint in {work_dir} ({first_error})')
     return None

@@ -19,9 +19,8 @@ from mmengine.config import Config
 
 from procd_mm.utils import InputError
 from procd_mm.utils.checkpoint_io import (
-    describe_mismatch,
+    check_fits,
     is_distiller_state,
-    key_mismatch,
     read_checkpoint,
     state_dict_of,
 )
@@ -33,12 +32,18 @@ def load_procd(cfg: Config, checkpoint: str, device: str = 'cpu'):
     The teacher's weights come from the distiller checkpoint itself, so the
     config's ``teacher_ckpt`` is not read. A checkpoint that does not fit the distiller
     (a plain or exported student, another config's distiller) is an :class:`InputError`
-    naming it.
+    naming it; it is read, and a plain one refused, before the model is built.
     """
     from mmengine.runner.checkpoint import _load_checkpoint_to_model
     from mmrazor.registry import MODELS
 
     import procd_mm  # noqa: F401
+    saved = read_checkpoint(checkpoint)
+    state = state_dict_of(saved, checkpoint)
+    if not is_distiller_state(state):
+        raise InputError(f'checkpoint {checkpoint} holds a plain detector\'s weights (no '
+                         'architecture.*/teacher.* keys); the maps need the ProC-KD training '
+                         'checkpoint, which holds the teacher and the prototypes')
     model_cfg = cfg.model.copy()
     model_cfg.teacher_ckpt = None
     model_cfg.teacher_strict = False
@@ -46,15 +51,7 @@ def load_procd(cfg: Config, checkpoint: str, device: str = 'cpu'):
     if getattr(model, 'prototype_branch', None) is None:
         raise InputError(f'{cfg.filename}: the model has no prototype branch (model.lambda_pro '
                          'is 0 or it is not a ProCKD model); there are no prototypes to draw')
-    state = state_dict_of(read_checkpoint(checkpoint), checkpoint)
-    if not is_distiller_state(state):
-        raise InputError(f'checkpoint {checkpoint} holds a plain detector\'s weights (no '
-                         'architecture.*/teacher.* keys); the maps need the ProC-KD training '
-                         'checkpoint, which holds the teacher and the prototypes')
-    missing, unexpected, mismatched = key_mismatch(model.state_dict(), state)
-    if missing or unexpected or mismatched:
-        raise InputError(f'checkpoint {checkpoint} does not fit the model of {cfg.filename}: '
-                         + describe_mismatch(missing, unexpected, mismatched))
+    check_fits(model, checkpoint, cfg.filename, 'checkpoint', saved)
     _load_checkpoint_to_model(model, state, strict=True)
     model.to(device).eval()
     return model, cfg

@@ -13,7 +13,7 @@ import argparse
 import os.path as osp
 import sys
 
-from procd_mm.apis import check_checkpoint, load_config
+from procd_mm.apis import load_config
 from procd_mm.utils import InputError
 from procd_mm.visualization import visualize
 
@@ -34,7 +34,6 @@ def main(argv=None):
             if not osp.isfile(path):
                 raise InputError(f'image not found: {path}')
         cfg = load_config(a.config, a.cfg_options)
-        check_checkpoint(a.checkpoint)
         outputs = visualize(cfg, a.checkpoint, a.images, a.out_dir, a.top_k, a.device)
     except InputError as exc:
         sys.exit(f'error: {exc}')
