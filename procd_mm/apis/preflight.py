@@ -20,8 +20,7 @@ from procd_mm.compat_seams import SIGNATURE_MISMATCH, UNKNOWN_TYPE, raised_by_th
 from procd_mm.datasets.coco_annotations import check_coco_annotations
 from procd_mm.utils import InputError
 from procd_mm.utils.checkpoint_io import is_remote, read_checkpoint
-
-from .config import leaf_dataset_cfgs
+from procd_mm.utils.dataset_cfgs import leaf_dataset_cfgs
 
 
 def check_checkpoint(path: str, what: str = 'checkpoint') -> None:
@@ -155,11 +154,12 @@ def _json_culprit(paths: Sequence[str]) -> Optional[str]:
 
 
 def _leaf_datasets(dataset) -> Iterator:
-    for attr in ('datasets',):
-        if isinstance(getattr(dataset, attr, None), (list, tuple)):
-            for sub in getattr(dataset, attr):
-                yield from _leaf_datasets(sub)
-            return
+    """The built datasets below mmengine's wrappers (``.datasets``, ``.dataset``); their
+    configs are unwrapped by :func:`leaf_dataset_cfgs`."""
+    if isinstance(getattr(dataset, 'datasets', None), (list, tuple)):
+        for sub in dataset.datasets:
+            yield from _leaf_datasets(sub)
+        return
     inner = getattr(dataset, 'dataset', None)
     if inner is not None and inner is not dataset and hasattr(inner, '__len__'):
         yield from _leaf_datasets(inner)

@@ -46,14 +46,8 @@ class WorkDirLock:
         if not self.local or not osp.isfile(self.path):
             return
         fd = os.open(self.path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise InputError(self._refusal()) from None
-            raise
-        finally:
-            os.close(fd)  # closing drops a hold just taken
+        self._lock_or_refuse(fd)
+        os.close(fd)  # closing drops the hold just taken
 
     def acquire(self) -> None:
         """Take the hold on rank 0 (all ranks learn the outcome); raise :class:`InputError`
@@ -76,13 +70,7 @@ class WorkDirLock:
             return
         os.makedirs(self.work_dir, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise InputError(self._refusal()) from None
-            raise
+        self._lock_or_refuse(fd)
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
                                      config=self.config,
@@ -90,9 +78,18 @@ class WorkDirLock:
         os.fsync(fd)
         self._fd = fd
 
-    def _refusal(self) -> str:
-        return (f'work dir {self.work_dir} is in use by a running training ({self._holder()}); '
-                'wait for it to end or choose another work dir')
+    def _lock_or_refuse(self, fd: int) -> None:
+        """Take the exclusive hold through ``fd``; if another open file holds it, close ``fd``
+        and raise :class:`InputError` naming the holder."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise InputError(f'work dir {self.work_dir} is in use by a running training '
+                                 f'({self._holder()}); wait for it to end or choose another '
+                                 'work dir') from None
+            raise
 
     def _holder(self) -> str:
         try:

@@ -12,7 +12,12 @@ import argparse
 import os.path as osp
 import sys
 
-from procd_mm.datasets.preparation.bdd_weather import SPLITS, convert, write_splits
+from procd_mm.datasets.preparation.bdd_weather import (
+    SPLITS,
+    convert,
+    split_path,
+    write_splits,
+)
 
 
 def parse_args(argv=None):
@@ -30,8 +35,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         result = convert(args.label_json, args.image_prefix)
-        existed = {split for split in SPLITS
-                   if osp.exists(osp.join(args.out_dir, f'{split}.json'))}
+        existed = {split for split in SPLITS if osp.exists(split_path(args.out_dir, split))}
         paths = write_splits(result, args.out_dir)
     except (OSError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)

@@ -172,6 +172,11 @@ def convert(label_files: Sequence[str],
     return result
 
 
+def split_path(out_dir: str, split: str) -> str:
+    """Where :func:`write_splits` writes ``split``."""
+    return osp.join(out_dir, f'{split}.json')
+
+
 def write_splits(result: ConversionResult, out_dir: str) -> Dict[str, str]:
     """Write ``<out_dir>/<split>.json`` for every split the label files hold images of, each
     atomically; return their paths. A split the input has no image of is not written, so a
@@ -185,7 +190,7 @@ def write_splits(result: ConversionResult, out_dir: str) -> Dict[str, str]:
     mmengine.mkdir_or_exist(out_dir)
     paths = {}
     for split, coco in held.items():
-        paths[split] = osp.join(out_dir, f'{split}.json')
+        paths[split] = split_path(out_dir, split)
         write_atomically(paths[split],
                          lambda f, coco=coco: f.write(json.dumps(coco, allow_nan=False)), 'w')
     return paths
